@@ -1,0 +1,84 @@
+# bounceguard — see README.md. `make help` lists the targets.
+
+IMG ?= bounceguard:latest
+GO ?= go
+CONTROLLER_GEN ?= $(GO) tool controller-gen
+# Where hack/setup-envtest.sh caches the control plane (the setup-envtest default).
+ENVTEST_K8S_VERSION ?= 1.37.2
+ENVTEST_ASSETS ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-linux-amd64
+# Extra flags for `go test`, e.g. GOTEST_FLAGS=-v.
+GOTEST_FLAGS ?=
+
+.DEFAULT_GOAL := help
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate CRDs and RBAC from the API types and markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## go fmt.
+	$(GO) fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	$(GO) vet ./...
+
+.PHONY: envtest
+envtest: ## Build the envtest control plane (kube-apiserver, etcd) from Go modules, once.
+	@hack/setup-envtest.sh
+
+.PHONY: test
+test: manifests generate fmt vet envtest ## Run every test, envtest included.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./... -race -count=1 -timeout 30m $(GOTEST_FLAGS)
+
+.PHONY: bench
+bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./... -run '^$$' -bench . -benchtime 1x
+
+##@ Build and run
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager binary into bin/.
+	$(GO) build -o bin/manager .
+
+.PHONY: run
+run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig.
+	$(GO) run . --leader-elect=false
+
+.PHONY: dev
+dev: manifests generate envtest ## Run everything locally on an embedded control plane, until Ctrl-C.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./hack/dev
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
+	kubectl apply -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the cluster of the current kubeconfig.
+	kubectl delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator (config/default) to the cluster of the current kubeconfig.
+	kubectl apply -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the operator from the cluster of the current kubeconfig.
+	kubectl delete --ignore-not-found -k config/default

@@ -1,0 +1,125 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MailboxSpec identifies one Smartlead sending mailbox.
+type MailboxSpec struct {
+	// Email is the mailbox's sending address, lowercase. It cannot be changed.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:Pattern=`^[a-z0-9.!#$%&'*+/=?^_{|}~-]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="email is immutable"
+	Email string `json:"email"`
+	// SmartleadAccountID is the Smartlead email account id; when absent it is resolved from Smartlead by email.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	SmartleadAccountID *int64 `json:"smartleadAccountID,omitempty"`
+	// PolicyRef names the ProtectionPolicy that governs the mailbox; default: the policy named "default".
+	// +kubebuilder:default={name: default}
+	// +optional
+	PolicyRef LocalPolicyReference `json:"policyRef,omitzero"`
+}
+
+// Ledger is the bounded bookkeeping behind the rolling window and de-duplication. It is written by the
+// webhook receiver together with the counters, in the same status update, so that both stay consistent.
+type Ledger struct {
+	// WindowStartSent is the value of status.sent when the current rolling window started (Recovering starts a fresh one).
+	// +optional
+	WindowStartSent int64 `json:"windowStartSent,omitempty"`
+	// BounceMarks holds, for each recent counted bounce, the value of status.sent when it arrived, oldest first.
+	// Only marks within the last 1000 sends are kept, at most 1000 of them.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +optional
+	BounceMarks []int64 `json:"bounceMarks,omitempty"`
+	// EventIDs are digests of the most recent events recorded, oldest first, used to drop duplicates.
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	// +optional
+	EventIDs []string `json:"eventIDs,omitempty"`
+}
+
+// MailboxStatus is the observed state of a Mailbox: tallies, rolling window and protection state.
+type MailboxStatus struct {
+	// ObservedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Health is the mailbox's own protection state.
+	// +optional
+	Health Health `json:"health,omitempty"`
+	// Sent is the number of send events recorded over the mailbox's lifetime.
+	// +optional
+	Sent int64 `json:"sent"`
+	// Bounced is the number of counted bounces over the mailbox's lifetime.
+	// +optional
+	Bounced int64 `json:"bounced"`
+	// SoftBounced is the number of soft (temporary) bounces over the mailbox's lifetime.
+	// +optional
+	SoftBounced int64 `json:"softBounced"`
+	// WindowSends is the number of sends in the pause window (at most pause.withinSends).
+	// +optional
+	WindowSends int32 `json:"windowSends"`
+	// WindowBounces is the number of counted bounces within the pause window.
+	// +optional
+	WindowBounces int32 `json:"windowBounces"`
+	// Window is WindowBounces/pause.withinSends, for display (e.g. "4/100").
+	// +optional
+	Window string `json:"window,omitempty"`
+	// PauseCount is the number of consecutive pauses; it sets the cooldown ladder.
+	// +optional
+	PauseCount int32 `json:"pauseCount,omitempty"`
+	// PausedAt is when the current pause began.
+	// +optional
+	PausedAt *metav1.Time `json:"pausedAt,omitempty"`
+	// ResumeAt is when the current pause's cooldown ends.
+	// +optional
+	ResumeAt *metav1.Time `json:"resumeAt,omitempty"`
+	// LastEventAt is when the last recorded webhook event arrived.
+	// +optional
+	LastEventAt *metav1.Time `json:"lastEventAt,omitempty"`
+	// Ledger is the bounded bookkeeping behind the rolling window and de-duplication.
+	// +optional
+	Ledger Ledger `json:"ledger,omitzero"`
+	// Conditions include Ready, Warning, Paused and PauseRecommended.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Mailbox is one Smartlead sending mailbox protected by bounceguard.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=mb,categories=bounceguard
+// +kubebuilder:printcolumn:name="Email",type=string,JSONPath=`.spec.email`
+// +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
+// +kubebuilder:printcolumn:name="Window",type=string,JSONPath=`.status.window`
+// +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.sent`
+// +kubebuilder:printcolumn:name="Bounced",type=integer,JSONPath=`.status.bounced`
+// +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Mailbox struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec identifies the mailbox.
+	Spec MailboxSpec `json:"spec"`
+	// Status holds its tallies and protection state.
+	// +optional
+	Status MailboxStatus `json:"status,omitempty"`
+}
+
+// MailboxList is a list of Mailbox.
+// +kubebuilder:object:root=true
+type MailboxList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the mailboxes.
+	Items []Mailbox `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Mailbox{}, &MailboxList{})
+}

@@ -1,0 +1,250 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Mode decides what bounceguard does when a threshold is reached.
+// +kubebuilder:validation:Enum=Observe;Suggest;Enforce
+type Mode string
+
+const (
+	// ModeObserve records status, conditions and Normal Events only; Smartlead is never called.
+	ModeObserve Mode = "Observe"
+	// ModeSuggest is Observe plus a PauseRecommended condition and Warning Events.
+	ModeSuggest Mode = "Suggest"
+	// ModeEnforce pauses and resumes mailboxes in Smartlead.
+	ModeEnforce Mode = "Enforce"
+)
+
+// PauseAction is how a mailbox is paused in Smartlead.
+// +kubebuilder:validation:Enum=Suspend;RemoveFromCampaigns
+type PauseAction string
+
+const (
+	// PauseActionSuspend suspends the email account in Smartlead.
+	PauseActionSuspend PauseAction = "Suspend"
+	// PauseActionRemoveFromCampaigns removes the account from its campaigns and restores exactly those on resume.
+	PauseActionRemoveFromCampaigns PauseAction = "RemoveFromCampaigns"
+)
+
+// Threshold is "bounces counted bounces within the last withinSends sends".
+// +kubebuilder:validation:XValidation:rule="self.withinSends >= self.bounces",message="withinSends must be at least bounces"
+type Threshold struct {
+	// Bounces is the number of counted bounces that reaches the threshold.
+	// +kubebuilder:validation:Minimum=1
+	Bounces int32 `json:"bounces"`
+	// WithinSends is the size of the rolling window: the last this-many sends.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	WithinSends int32 `json:"withinSends"`
+}
+
+// MailboxRules are the per-mailbox thresholds.
+// +kubebuilder:validation:XValidation:rule="!has(self.warning) || !has(self.pause) || self.warning.bounces < self.pause.bounces && self.warning.bounces * self.pause.withinSends <= self.pause.bounces * self.warning.withinSends",message="warning must be looser than pause: fewer bounces, at a bounce rate no higher than pause's"
+type MailboxRules struct {
+	// Warning is the threshold at which a mailbox turns Warning.
+	// +kubebuilder:default={bounces: 3, withinSends: 60}
+	// +optional
+	Warning Threshold `json:"warning,omitzero"`
+	// Pause is the threshold at which a mailbox turns Paused.
+	// +kubebuilder:default={bounces: 5, withinSends: 100}
+	// +optional
+	Pause Threshold `json:"pause,omitzero"`
+	// CountSoftBounces counts soft (temporary) bounces toward the thresholds; by default they are only tallied.
+	// +kubebuilder:default=false
+	// +optional
+	CountSoftBounces bool `json:"countSoftBounces"`
+}
+
+// DomainRules decide when a domain is unhealthy as a whole.
+// +kubebuilder:validation:XValidation:rule="!has(self.warningPercent) || !has(self.pausePercent) || self.warningPercent <= self.pausePercent",message="warningPercent must not exceed pausePercent"
+type DomainRules struct {
+	// WarningPercent is the share of the domain's mailboxes that, when unhealthy, turns the domain Warning.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=30
+	// +optional
+	WarningPercent int32 `json:"warningPercent,omitempty"`
+	// PausePercent is the share of the domain's mailboxes that, when unhealthy, pauses the whole domain.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=50
+	// +optional
+	PausePercent int32 `json:"pausePercent,omitempty"`
+	// MinimumMailboxes is the domain size below which percentages are not used:
+	// a smaller domain is Warning at 1 unhealthy mailbox and Paused at 2.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:default=3
+	// +optional
+	MinimumMailboxes int32 `json:"minimumMailboxes,omitempty"`
+}
+
+// RecoveryRules decide how a paused mailbox or domain comes back.
+// +kubebuilder:validation:XValidation:rule="!has(self.cooldown) || duration(self.cooldown) > duration('0s')",message="cooldown must be positive"
+// +kubebuilder:validation:XValidation:rule="!has(self.cooldown) || !has(self.maxCooldown) || duration(self.maxCooldown) >= duration(self.cooldown)",message="maxCooldown must be at least cooldown"
+type RecoveryRules struct {
+	// Automatic lets a paused mailbox recover once its cooldown has passed; false keeps it paused until a
+	// person sets the bounceguard.io/resume annotation.
+	// +kubebuilder:default=true
+	// +optional
+	Automatic *bool `json:"automatic,omitempty"`
+	// Cooldown is how long the first pause lasts; the n-th consecutive pause lasts cooldown*2^(n-1).
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	Cooldown metav1.Duration `json:"cooldown,omitzero"`
+	// MaxCooldown caps the growing cooldown.
+	// +kubebuilder:default="16h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	MaxCooldown metav1.Duration `json:"maxCooldown,omitzero"`
+	// CleanSends is the number of sends without a counted bounce that a Recovering mailbox needs to turn Healthy.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:default=25
+	// +optional
+	CleanSends int32 `json:"cleanSends,omitempty"`
+}
+
+// SmartleadSettings connect the policy to one Smartlead organization.
+type SmartleadSettings struct {
+	// OrganizationID is the Smartlead organization whose webhooks this policy receives; it is matched
+	// against the x-organization-id header of each webhook.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+$`
+	// +optional
+	OrganizationID string `json:"organizationID,omitempty"`
+	// APIKeySecretRef names the Secret key holding the Smartlead API key. Required in Enforce mode.
+	// +optional
+	APIKeySecretRef *SecretKeySelector `json:"apiKeySecretRef,omitempty"`
+	// WebhookSecretRef names the Secret key holding the webhook signing secret. When set, every webhook
+	// must carry a valid X-Smartlead-Signature. The value may hold several newline-separated secrets (rotation).
+	// +optional
+	WebhookSecretRef *SecretKeySelector `json:"webhookSecretRef,omitempty"`
+	// BaseURL is the Smartlead API base URL.
+	// +kubebuilder:default="https://server.smartlead.ai/api/v1"
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	BaseURL string `json:"baseURL,omitempty"`
+	// PauseAction is how a mailbox is paused: Suspend the account, or RemoveFromCampaigns (restored exactly on resume).
+	// +kubebuilder:default=Suspend
+	// +optional
+	PauseAction PauseAction `json:"pauseAction,omitempty"`
+}
+
+// SafetyRules stop bounceguard from pausing too much of a fleet at once.
+type SafetyRules struct {
+	// MaxPausedPercent is the largest share of the policy's mailboxes that may be paused at once; beyond it
+	// bounceguard stops pausing and waits for a person.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=50
+	// +optional
+	MaxPausedPercent int32 `json:"maxPausedPercent,omitempty"`
+	// MinimumMailboxes is the fleet size from which MaxPausedPercent applies; smaller fleets have no limit.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:default=10
+	// +optional
+	MinimumMailboxes int32 `json:"minimumMailboxes,omitempty"`
+}
+
+// ProtectionPolicySpec is the desired protection of the mailboxes that reference the policy.
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Enforce' || (has(self.smartlead) && has(self.smartlead.apiKeySecretRef))",message="Enforce mode needs smartlead.apiKeySecretRef"
+type ProtectionPolicySpec struct {
+	// Mode is what bounceguard does at a threshold: Observe (record only), Suggest (record and recommend)
+	// or Enforce (pause and resume in Smartlead).
+	// +kubebuilder:default=Observe
+	// +optional
+	Mode Mode `json:"mode,omitempty"`
+	// Mailbox holds the per-mailbox thresholds.
+	// +kubebuilder:default={}
+	// +optional
+	Mailbox MailboxRules `json:"mailbox,omitzero"`
+	// Domain holds the rules for a domain as a whole.
+	// +kubebuilder:default={}
+	// +optional
+	Domain DomainRules `json:"domain,omitzero"`
+	// Recovery holds the cooldown and recovery rules.
+	// +kubebuilder:default={}
+	// +optional
+	Recovery RecoveryRules `json:"recovery,omitzero"`
+	// Smartlead connects the policy to a Smartlead organization.
+	// +kubebuilder:default={}
+	// +optional
+	Smartlead SmartleadSettings `json:"smartlead,omitzero"`
+	// AutoDiscover creates a Mailbox for a webhook sender that has none; when false such webhooks are refused.
+	// +kubebuilder:default=true
+	// +optional
+	AutoDiscover *bool `json:"autoDiscover,omitempty"`
+	// Safety limits how much of the fleet may be paused at once.
+	// +kubebuilder:default={}
+	// +optional
+	Safety SafetyRules `json:"safety,omitzero"`
+}
+
+// ProtectionPolicyStatus is the observed state of a ProtectionPolicy.
+type ProtectionPolicyStatus struct {
+	// ObservedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Mailboxes is the number of mailboxes governed by the policy.
+	// +optional
+	Mailboxes int32 `json:"mailboxes"`
+	// HealthyMailboxes is the number of governed mailboxes that are Healthy.
+	// +optional
+	HealthyMailboxes int32 `json:"healthyMailboxes"`
+	// WarningMailboxes is the number of governed mailboxes that are Warning.
+	// +optional
+	WarningMailboxes int32 `json:"warningMailboxes"`
+	// PausedMailboxes is the number of governed mailboxes that are Paused.
+	// +optional
+	PausedMailboxes int32 `json:"pausedMailboxes"`
+	// RecoveringMailboxes is the number of governed mailboxes that are Recovering.
+	// +optional
+	RecoveringMailboxes int32 `json:"recoveringMailboxes"`
+	// Conditions include Ready (False with a reason when a referenced Secret or key is missing).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ProtectionPolicy says how the mailboxes of a namespace are protected from bounce damage.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pp;ppol,categories=bounceguard
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Mailboxes",type=integer,JSONPath=`.status.mailboxes`
+// +kubebuilder:printcolumn:name="Paused",type=integer,JSONPath=`.status.pausedMailboxes`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ProtectionPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired protection.
+	// +kubebuilder:default={}
+	// +optional
+	Spec ProtectionPolicySpec `json:"spec,omitzero"`
+	// Status is the observed state.
+	// +optional
+	Status ProtectionPolicyStatus `json:"status,omitempty"`
+}
+
+// ProtectionPolicyList is a list of ProtectionPolicy.
+// +kubebuilder:object:root=true
+type ProtectionPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the policies.
+	Items []ProtectionPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ProtectionPolicy{}, &ProtectionPolicyList{})
+}

@@ -1,0 +1,136 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+)
+
+// Reasons of the ProtectionPolicy Ready condition.
+const (
+	ReasonReady            = "Ready"
+	ReasonSecretNotFound   = "SecretNotFound"
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+)
+
+// ProtectionPolicyReconciler keeps a policy's status: Ready (its Secrets are usable) and mailbox counts by health.
+type ProtectionPolicyReconciler struct {
+	client.Client
+}
+
+// +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile implements reconcile.Reconciler.
+func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	var policy bgv1.ProtectionPolicy
+	if err := r.Get(ctx, req.NamespacedName, &policy); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := policy.DeepCopy()
+	defer func() {
+		if perr := patchStatus(ctx, r.Client, before, &policy); perr != nil && err == nil {
+			err = perr
+		}
+	}()
+
+	var mailboxes bgv1.MailboxList
+	if err := r.List(ctx, &mailboxes, client.InNamespace(policy.Namespace),
+		client.MatchingFields{IndexMailboxPolicy: policy.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the policy's mailboxes: %w", err)
+	}
+	st := &policy.Status
+	st.Mailboxes, st.HealthyMailboxes, st.WarningMailboxes, st.PausedMailboxes, st.RecoveringMailboxes = 0, 0, 0, 0, 0
+	for i := range mailboxes.Items {
+		st.Mailboxes++
+		switch mailboxes.Items[i].Status.Health {
+		case bgv1.HealthWarning:
+			st.WarningMailboxes++
+		case bgv1.HealthPaused:
+			st.PausedMailboxes++
+		case bgv1.HealthRecovering:
+			st.RecoveringMailboxes++
+		default:
+			st.HealthyMailboxes++
+		}
+	}
+
+	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
+		Message: "policy is ready", ObservedGeneration: policy.Generation}
+	for _, ref := range []struct {
+		what string
+		sel  *bgv1.SecretKeySelector
+	}{{"API key", policy.Spec.Smartlead.APIKeySecretRef}, {"webhook secret", policy.Spec.Smartlead.WebhookSecretRef}} {
+		if ref.sel == nil {
+			continue
+		}
+		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.what, ref.sel)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if reason != "" {
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, reason, msg
+			break
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, ready)
+	st.ObservedGeneration = policy.Generation
+	return ctrl.Result{}, nil
+}
+
+// checkSecretKey reports why a referenced Secret key is unusable, or "" when it is usable. The
+// message names the Secret and key, never the value.
+func (r *ProtectionPolicyReconciler) checkSecretKey(ctx context.Context, ns, what string,
+	sel *bgv1.SecretKeySelector) (reason, message string, err error) {
+	var secret corev1.Secret
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: sel.Name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ReasonSecretNotFound, fmt.Sprintf("Secret %q for the Smartlead %s not found", sel.Name, what), nil
+		}
+		return "", "", fmt.Errorf("reading Secret %q: %w", sel.Name, err)
+	}
+	if len(secret.Data[sel.Key]) == 0 {
+		return ReasonSecretKeyMissing, fmt.Sprintf("Secret %q has no key %q for the Smartlead %s", sel.Name, sel.Key, what), nil
+	}
+	return "", "", nil
+}
+
+// SetupWithManager registers the reconciler; it also runs when a referenced Secret or a governed Mailbox changes.
+func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&bgv1.ProtectionPolicy{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.policiesForSecret)).
+		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			mb := o.(*bgv1.Mailbox)
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(mb)}}}
+		})).
+		Named("protectionpolicy").
+		Complete(r)
+}
+
+func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var policies bgv1.ProtectionPolicyList
+	if err := r.List(ctx, &policies, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{IndexPolicySecret: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(policies.Items))
+	for i := range policies.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&policies.Items[i])})
+	}
+	return reqs
+}

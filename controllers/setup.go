@@ -1,0 +1,47 @@
+// Package controllers holds bounceguard's reconcilers and wires them, with the webhook receiver,
+// into a controller-runtime manager.
+package controllers
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Options are the manager settings that bounceguard adds to controller-runtime's.
+type Options struct {
+	// ReceiverBindAddress is where the webhook receiver and the execution gate listen.
+	ReceiverBindAddress string
+	// ReceiverMaxBody is the largest webhook body accepted, in bytes.
+	ReceiverMaxBody int64
+	// ReceiverBatchWindow is how long the receiver waits to group events into one status write; 0 disables batching.
+	ReceiverBatchWindow time.Duration
+}
+
+// BindFlags registers the options as command-line flags with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.ReceiverBindAddress, "receiver-bind-address", ":8082",
+		"Address the Smartlead webhook receiver and the execution gate listen on (0 disables them).")
+	fs.Int64Var(&o.ReceiverMaxBody, "receiver-max-body", 1<<20, "Largest webhook body accepted, in bytes; larger ones get 413.")
+	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
+		"How long the receiver gathers events for one mailbox into one status write; 0 writes each event alone.")
+}
+
+// Setup registers bounceguard's field indexes and reconcilers with the manager.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if err := RegisterIndexes(mgr); err != nil {
+		return fmt.Errorf("registering field indexes: %w", err)
+	}
+	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
+	}
+	if err := (&MailboxReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Mailbox controller: %w", err)
+	}
+	if err := (&DomainReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Domain controller: %w", err)
+	}
+	return nil
+}
