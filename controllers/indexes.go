@@ -2,27 +2,27 @@ package controllers
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // Field index names, usable with client.MatchingFields on the manager's cached client.
 const (
 	// IndexMailboxEmail indexes Mailboxes by spec.email.
-	IndexMailboxEmail = "spec.email"
+	IndexMailboxEmail = webhookreceiver.IndexMailboxEmail
 	// IndexMailboxAccountID indexes Mailboxes by spec.smartleadAccountID (decimal).
-	IndexMailboxAccountID = "spec.smartleadAccountID"
+	IndexMailboxAccountID = webhookreceiver.IndexMailboxAccountID
 	// IndexMailboxPolicy indexes Mailboxes by spec.policyRef.name.
 	IndexMailboxPolicy = "spec.policyRef.name"
 	// IndexMailboxDomain indexes Mailboxes by the domain part of spec.email.
 	IndexMailboxDomain = "domain"
 	// IndexPolicyOrganization indexes ProtectionPolicies by spec.smartlead.organizationID.
-	IndexPolicyOrganization = "spec.smartlead.organizationID"
+	IndexPolicyOrganization = webhookreceiver.IndexPolicyOrganization
 	// IndexPolicySecret indexes ProtectionPolicies by the names of the Secrets they reference.
 	IndexPolicySecret = "secretRefs"
 )
@@ -51,40 +51,26 @@ func DomainOf(email string) string {
 func RegisterIndexes(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
-	mailboxIndexes := map[string]func(*bgv1.Mailbox) []string{
-		IndexMailboxEmail: func(mb *bgv1.Mailbox) []string { return []string{strings.ToLower(mb.Spec.Email)} },
-		IndexMailboxAccountID: func(mb *bgv1.Mailbox) []string {
-			if mb.Spec.SmartleadAccountID == nil {
-				return nil
-			}
-			return []string{strconv.FormatInt(*mb.Spec.SmartleadAccountID, 10)}
-		},
-		IndexMailboxPolicy: func(mb *bgv1.Mailbox) []string { return []string{PolicyNameOf(mb)} },
-		IndexMailboxDomain: func(mb *bgv1.Mailbox) []string {
-			if d := DomainOf(mb.Spec.Email); d != "" {
+	indexes := append([]webhookreceiver.FieldIndex{
+		{Object: &bgv1.Mailbox{}, Field: IndexMailboxPolicy, Extract: func(o client.Object) []string {
+			return []string{PolicyNameOf(o.(*bgv1.Mailbox))}
+		}},
+		{Object: &bgv1.Mailbox{}, Field: IndexMailboxDomain, Extract: func(o client.Object) []string {
+			if d := DomainOf(o.(*bgv1.Mailbox).Spec.Email); d != "" {
 				return []string{d}
 			}
 			return nil
-		},
-	}
-	for name, fn := range mailboxIndexes {
-		if err := idx.IndexField(ctx, &bgv1.Mailbox{}, name, func(o client.Object) []string {
-			return fn(o.(*bgv1.Mailbox))
-		}); err != nil {
+		}},
+		{Object: &bgv1.ProtectionPolicy{}, Field: IndexPolicySecret, Extract: func(o client.Object) []string {
+			return policySecretNames(o.(*bgv1.ProtectionPolicy))
+		}},
+	}, webhookreceiver.Indexes...)
+	for _, ix := range indexes {
+		if err := idx.IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
 			return err
 		}
 	}
-	if err := idx.IndexField(ctx, &bgv1.ProtectionPolicy{}, IndexPolicyOrganization, func(o client.Object) []string {
-		if id := o.(*bgv1.ProtectionPolicy).Spec.Smartlead.OrganizationID; id != "" {
-			return []string{id}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return idx.IndexField(ctx, &bgv1.ProtectionPolicy{}, IndexPolicySecret, func(o client.Object) []string {
-		return policySecretNames(o.(*bgv1.ProtectionPolicy))
-	})
+	return nil
 }
 
 // policySecretNames lists the distinct Secrets a policy references.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // Options are the manager settings that bounceguard adds to controller-runtime's.
@@ -42,6 +44,23 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	if err := (&DomainReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Domain controller: %w", err)
+	}
+	if opts.ReceiverBindAddress == "" || opts.ReceiverBindAddress == "0" {
+		return nil
+	}
+	receiver := &webhookreceiver.Server{
+		Addr:             opts.ReceiverBindAddress,
+		MaxBody:          opts.ReceiverMaxBody,
+		Client:           mgr.GetClient(),
+		Committer:        webhookreceiver.NewCommitter(mgr.GetClient(), mgr.GetAPIReader(), opts.ReceiverBatchWindow),
+		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,
+		Log:              mgr.GetLogger().WithName("receiver"),
+	}
+	if err := mgr.Add(receiver); err != nil {
+		return fmt.Errorf("adding the webhook receiver: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("receiver", receiver.ReadyCheck); err != nil {
+		return fmt.Errorf("adding the receiver's readiness check: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,125 @@
+// Package tally keeps a Mailbox's lifetime counters, its rolling window of sends and bounces, and the
+// bounded set of recent event ids used to drop duplicates. Everything here is a pure function of a
+// MailboxStatus, so the receiver and the reconcilers compute the window the same way.
+package tally
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+)
+
+const (
+	// MaxWindow is the largest rolling window kept, in sends (the schema's withinSends maximum).
+	MaxWindow = 1000
+	// MaxBounceMarks is the most bounce marks kept.
+	MaxBounceMarks = 1000
+	// MaxEventIDs is how many recent event ids are kept per mailbox for de-duplication.
+	MaxEventIDs = 256
+)
+
+// Kind is what an event says happened.
+type Kind int
+
+const (
+	// Send is one email sent from the mailbox.
+	Send Kind = iota + 1
+	// Bounce is one email of the mailbox bounced.
+	Bounce
+)
+
+// Event is one webhook event, reduced to what the tally needs.
+type Event struct {
+	// ID identifies the event for de-duplication (a digest, never a lead address).
+	ID string
+	// Kind is Send or Bounce.
+	Kind Kind
+	// Soft marks a temporary bounce.
+	Soft bool
+	// At is when the event was received.
+	At time.Time
+}
+
+// Apply records ev in st and reports whether it was new; a duplicate (its ID already recorded) leaves
+// st unchanged. Soft bounces are counted toward the window only when countSoft is true.
+func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
+	if ev.ID != "" {
+		if slices.Contains(st.Ledger.EventIDs, ev.ID) {
+			return false
+		}
+		st.Ledger.EventIDs = appendBounded(st.Ledger.EventIDs, ev.ID, MaxEventIDs)
+	}
+	switch ev.Kind {
+	case Send:
+		st.Sent++
+		prune(st)
+	case Bounce:
+		if ev.Soft {
+			st.SoftBounced++
+			if !countSoft {
+				break
+			}
+		}
+		st.Bounced++
+		st.Ledger.BounceMarks = appendBounded(st.Ledger.BounceMarks, st.Sent, MaxBounceMarks)
+	}
+	if !ev.At.IsZero() && (st.LastEventAt == nil || ev.At.After(st.LastEventAt.Time)) {
+		t := metav1.NewTime(ev.At)
+		st.LastEventAt = &t
+	}
+	return true
+}
+
+// BouncesWithin returns the counted bounces received after the n-th most recent send of the current
+// window (all of the window's bounces while it has fewer than n sends).
+func BouncesWithin(st *bgv1.MailboxStatus, n int32) int32 {
+	cutoff := st.Sent - int64(n) // a mark m counts when the bounce came after send number cutoff+1, i.e. m > cutoff
+	var count int32
+	for i := len(st.Ledger.BounceMarks) - 1; i >= 0 && st.Ledger.BounceMarks[i] > cutoff; i-- {
+		count++
+	}
+	return count
+}
+
+// SendsWithin returns the sends of the current window, at most n.
+func SendsWithin(st *bgv1.MailboxStatus, n int32) int32 {
+	return int32(min(st.Sent-st.Ledger.WindowStartSent, int64(n)))
+}
+
+// Refresh sets the displayed window fields from the ledger for a pause window of n sends.
+func Refresh(st *bgv1.MailboxStatus, n int32) {
+	st.WindowSends = SendsWithin(st, n)
+	st.WindowBounces = BouncesWithin(st, n)
+	st.Window = fmt.Sprintf("%d/%d", st.WindowBounces, n)
+}
+
+// StartWindow begins a fresh rolling window: earlier bounces no longer count. Lifetime counters stay.
+func StartWindow(st *bgv1.MailboxStatus) {
+	st.Ledger.WindowStartSent = st.Sent
+	st.Ledger.BounceMarks = nil
+}
+
+// prune drops bounce marks that can no longer fall within any window.
+func prune(st *bgv1.MailboxStatus) {
+	marks := st.Ledger.BounceMarks
+	i := 0
+	for i < len(marks) && marks[i] <= st.Sent-MaxWindow {
+		i++
+	}
+	if i > 0 {
+		st.Ledger.BounceMarks = slices.Clone(marks[i:])
+	}
+}
+
+// appendBounded appends v and keeps only the newest max entries.
+func appendBounded[T any](s []T, v T, max int) []T {
+	s = append(s, v)
+	if len(s) > max {
+		s = slices.Clone(s[len(s)-max:])
+	}
+	return s
+}

@@ -1,0 +1,145 @@
+package tally
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+)
+
+// play applies a script of events: "s" a send, "b" a hard bounce, "f" a soft bounce, "N*x" N of x.
+func play(st *bgv1.MailboxStatus, countSoft bool, script string) {
+	for _, step := range strings.Fields(script) {
+		n, what := 1, step
+		if i := strings.IndexByte(step, '*'); i > 0 {
+			fmt.Sscanf(step[:i], "%d", &n)
+			what = step[i+1:]
+		}
+		for range n {
+			ev := Event{Kind: Send}
+			switch what {
+			case "b":
+				ev.Kind = Bounce
+			case "f":
+				ev.Kind, ev.Soft = Bounce, true
+			}
+			Apply(st, ev, countSoft)
+		}
+	}
+}
+
+func TestRollingWindow(t *testing.T) {
+	cases := []struct {
+		name      string
+		script    string
+		countSoft bool
+		n         int32
+		want      int32
+		wantSends int32
+	}{
+		{"no events", "", false, 100, 0, 0},
+		{"SPEC: 100 sends then 5 bounces is 5/100", "100*s 5*b", false, 100, 5, 100},
+		{"SPEC: 4 bounces then 100 more sends is 0/100", "100*s 4*b 100*s", false, 100, 0, 100},
+		{"4 bounces then 99 sends still counts them", "100*s 4*b 99*s", false, 100, 4, 100},
+		{"fewer sends than the window: all bounces count", "10*s 3*b", false, 60, 3, 10},
+		{"bounces before any send count", "3*b", false, 60, 3, 0},
+		{"exactly 3 in the last 60", "1*b 60*s 3*b", false, 60, 3, 60},
+		{"a bounce after the 60th most recent send counts", "b 59*s", false, 60, 1, 59},
+		{"a bounce before the 60th most recent send does not", "s b 60*s", false, 60, 0, 60},
+		{"interleaved", "50*s b 30*s b 30*s b", false, 60, 2, 60},
+		{"soft bounces are not counted by default", "100*s 5*f", false, 100, 0, 100},
+		{"soft bounces count with countSoftBounces", "100*s 5*f", true, 100, 5, 100},
+		{"a large window keeps 1000 sends", "b 999*s", false, 1000, 1, 999},
+		{"beyond 1000 sends a bounce is pruned", "b 1000*s", false, 1000, 0, 1000},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var st bgv1.MailboxStatus
+			play(&st, c.countSoft, c.script)
+			if got := BouncesWithin(&st, c.n); got != c.want {
+				t.Errorf("BouncesWithin(%d) = %d, want %d", c.n, got, c.want)
+			}
+			if got := SendsWithin(&st, c.n); got != c.wantSends {
+				t.Errorf("SendsWithin(%d) = %d, want %d", c.n, got, c.wantSends)
+			}
+		})
+	}
+}
+
+func TestLifetimeCounters(t *testing.T) {
+	var st bgv1.MailboxStatus
+	play(&st, false, "10*s 2*b 3*f")
+	if st.Sent != 10 || st.Bounced != 2 || st.SoftBounced != 3 {
+		t.Fatalf("sent/bounced/soft = %d/%d/%d, want 10/2/3", st.Sent, st.Bounced, st.SoftBounced)
+	}
+	var counted bgv1.MailboxStatus
+	play(&counted, true, "10*s 2*b 3*f")
+	if counted.Bounced != 5 || counted.SoftBounced != 3 {
+		t.Fatalf("with countSoft bounced/soft = %d/%d, want 5/3", counted.Bounced, counted.SoftBounced)
+	}
+}
+
+func TestStartWindowForgetsBouncesButNotCounters(t *testing.T) {
+	var st bgv1.MailboxStatus
+	play(&st, false, "100*s 5*b")
+	StartWindow(&st)
+	if got := BouncesWithin(&st, 100); got != 0 {
+		t.Fatalf("after StartWindow BouncesWithin = %d, want 0", got)
+	}
+	if got := SendsWithin(&st, 100); got != 0 {
+		t.Fatalf("after StartWindow SendsWithin = %d, want 0", got)
+	}
+	play(&st, false, "20*s b")
+	if BouncesWithin(&st, 100) != 1 || SendsWithin(&st, 100) != 20 || st.Sent != 120 || st.Bounced != 6 {
+		t.Fatalf("window %d/%d, lifetime %d/%d", BouncesWithin(&st, 100), SendsWithin(&st, 100), st.Sent, st.Bounced)
+	}
+}
+
+func TestDuplicatesAreCountedOnce(t *testing.T) {
+	var st bgv1.MailboxStatus
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if !Apply(&st, Event{ID: "a", Kind: Send, At: at}, false) {
+		t.Fatal("first event reported as duplicate")
+	}
+	if Apply(&st, Event{ID: "a", Kind: Send, At: at.Add(time.Second)}, false) {
+		t.Fatal("second event with the same id recorded")
+	}
+	if st.Sent != 1 || !st.LastEventAt.Time.Equal(at) {
+		t.Fatalf("sent %d lastEventAt %v", st.Sent, st.LastEventAt)
+	}
+}
+
+func TestLedgerStaysBounded(t *testing.T) {
+	var st bgv1.MailboxStatus
+	for i := range 5000 {
+		Apply(&st, Event{ID: fmt.Sprintf("id-%d", i), Kind: Bounce}, false)
+	}
+	if len(st.Ledger.EventIDs) != MaxEventIDs || len(st.Ledger.BounceMarks) != MaxBounceMarks {
+		t.Fatalf("ledger holds %d ids and %d marks", len(st.Ledger.EventIDs), len(st.Ledger.BounceMarks))
+	}
+	if st.Ledger.EventIDs[MaxEventIDs-1] != "id-4999" {
+		t.Fatalf("newest id not kept: %s", st.Ledger.EventIDs[MaxEventIDs-1])
+	}
+	// The oldest kept id is still a duplicate; one evicted is not remembered.
+	if Apply(&st, Event{ID: "id-4744", Kind: Send}, false) {
+		t.Fatal("kept id not recognised as duplicate")
+	}
+	if !Apply(&st, Event{ID: "id-0", Kind: Send}, false) {
+		t.Fatal("evicted id still remembered")
+	}
+	Refresh(&st, 100)
+	if st.Window != "1000/100" || st.WindowSends != 1 {
+		t.Fatalf("window %q", st.Window)
+	}
+}
+
+func TestRefresh(t *testing.T) {
+	var st bgv1.MailboxStatus
+	play(&st, false, "150*s 4*b 20*s")
+	Refresh(&st, 100)
+	if st.Window != "4/100" || st.WindowSends != 100 || st.WindowBounces != 4 {
+		t.Fatalf("got %q sends %d bounces %d", st.Window, st.WindowSends, st.WindowBounces)
+	}
+}

@@ -1,0 +1,176 @@
+package webhookreceiver
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/bounceguard/bounceguard/tally"
+)
+
+// Real Smartlead shapes (values invented), used by the table tests and as fuzz seeds.
+var (
+	flatSent = `{"webhook_id":"12","webhook_name":"bg","stats_id":"e2a4","event_type":"EMAIL_SENT",
+"event_timestamp":"2026-11-25T10:00:00.000Z","from_email":"Alice@Acme.com","to_email":"lead@example.org","to_name":"Lead",
+"subject":"Hi","campaign_id":111,"campaign_name":"Q4","campaign_status":"ACTIVE","sequence_number":1,
+"sent_message":{"message_id":"<m1@acme.com>","html":"<p>Hi</p>","text":"Hi","time":"2026-11-25T10:00:00Z"},
+"client_id":null,"app_url":"https://app.smartlead.ai/x","secret_key":"","metadata":{"webhook_created_at":"2026-01-01"}}`
+	flatBounce = `{"event_type":"EMAIL_BOUNCE","from_email":"alice@acme.com","to_email":"lead@example.org",
+"campaign_id":"111","sequence_number":"2","message_id":"<m2@acme.com>","event_timestamp":"2026-11-25T10:05:00Z",
+"bounce_message":"550 5.1.1 The email account that you tried to reach does not exist"}`
+	flatSoft = `{"event_type":"EMAIL_BOUNCE","from_email":"alice@acme.com","to_email":"lead@example.org",
+"message_id":"<m3@acme.com>","bounce_message":{"code":452,"text":"4.2.2 Mailbox full, try again later"}}`
+	nestedSent = `{"event":"EMAIL_SENT","timestamp":"2026-11-25T10:30:00Z","campaign_id":123,"campaign_name":"Cold",
+"lead_id":789,"email_account_id":456,"lead":{"email":"jane@example.org","first_name":"Jane"},
+"sequence_number":1,"email":{"subject":"Quick question","message_id":"abc123@smartlead.ai"}}`
+	nestedBounce = `{"event":"email_bounced","timestamp":"2026-11-25T10:31:00Z","campaign_id":123,
+"email_account_id":"456","from_email":"bob@acme.com","lead":{"email":"jane@example.org"},"email":{"message_id":"abc124@smartlead.ai"}}`
+	flatReply = `{"event_type":"EMAIL_REPLY","from_email":"alice@acme.com","to_email":"lead@example.org"}`
+)
+
+func TestParseEvent(t *testing.T) {
+	cases := []struct {
+		name    string
+		body    string
+		kind    tally.Kind
+		soft    bool
+		sender  string
+		account int64
+		err     error
+	}{
+		{"flat send", flatSent, tally.Send, false, "alice@acme.com", 0, nil},
+		{"flat hard bounce", flatBounce, tally.Bounce, false, "alice@acme.com", 0, nil},
+		{"flat soft bounce by SMTP text", flatSoft, tally.Bounce, true, "alice@acme.com", 0, nil},
+		{"nested send by account id", nestedSent, tally.Send, false, "", 456, nil},
+		{"nested bounce, lower case, string id", nestedBounce, tally.Bounce, false, "bob@acme.com", 456, nil},
+		{"reply is ignored", flatReply, 0, false, "", 0, nil},
+		{"unknown event ignored without sender", `{"event_type":"EMAIL_OPEN"}`, 0, false, "", 0, nil},
+		{"not JSON", `{"event_type":`, 0, false, "", 0, ErrMalformed},
+		{"JSON array", `[1,2]`, 0, false, "", 0, ErrMalformed},
+		{"two objects", `{"event":"SENT","from_email":"a@b.co"} {}`, 0, false, "", 0, ErrMalformed},
+		{"empty body", ``, 0, false, "", 0, ErrMalformed},
+		{"missing event", `{"from_email":"a@acme.com"}`, 0, false, "", 0, ErrNoEvent},
+		{"missing sender", `{"event_type":"EMAIL_SENT","to_email":"x@y.com"}`, 0, false, "", 0, ErrNoSender},
+		{"zero account id is no sender", `{"event":"SENT","email_account_id":0}`, 0, false, "", 0, ErrNoSender},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := ParseEvent([]byte(c.body))
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("err = %v, want %v", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if ev.Kind != c.kind || ev.Soft != c.soft {
+				t.Fatalf("kind/soft = %v/%v, want %v/%v", ev.Kind, ev.Soft, c.kind, c.soft)
+			}
+			if c.kind != 0 && (ev.Sender != c.sender || ev.AccountID != c.account) {
+				t.Fatalf("sender/account = %q/%d, want %q/%d", ev.Sender, ev.AccountID, c.sender, c.account)
+			}
+		})
+	}
+}
+
+func TestEventNames(t *testing.T) {
+	for name, kind := range map[string]tally.Kind{
+		"EMAIL_SENT": tally.Send, "FIRST_EMAIL_SENT": tally.Send, "SENT": tally.Send, "email_sent": tally.Send,
+		"EMAIL_BOUNCE": tally.Bounce, "EMAIL_BOUNCED": tally.Bounce, "BOUNCED": tally.Bounce, "email_bounce": tally.Bounce,
+		"hard_bounce": tally.Bounce, "soft_bounce": tally.Bounce, "delivery_failure": tally.Bounce, "Email_Sent": tally.Send,
+		"EMAIL_OPEN": 0, "EMAIL_REPLY": 0, "EMAIL_LINK_CLICK": 0, "LEAD_UNSUBSCRIBED": 0,
+	} {
+		ev, err := ParseEvent([]byte(`{"event_type":"` + name + `","from_email":"a@acme.com"}`))
+		if err != nil || ev.Kind != kind {
+			t.Errorf("%s: kind %v err %v, want %v", name, ev.Kind, err, kind)
+		}
+		if name == "soft_bounce" && !ev.Soft {
+			t.Errorf("soft_bounce not soft")
+		}
+	}
+}
+
+func TestBounceClassification(t *testing.T) {
+	cases := []struct {
+		text string
+		soft bool
+	}{
+		{"", false},
+		{"550 5.1.1 user unknown", false},
+		{"554 5.7.1 rejected by policy", false},
+		{"421 Service not available, try again later", true},
+		{"450 4.2.1 The user you are trying to contact is receiving mail too quickly", true},
+		{"smtp; 4.4.7 delivery time expired", true},
+		{"Mailbox full", true},
+		{"Message deferred", true},
+		{"Temporary failure in name resolution", true},
+		{"bounce_type: soft", true},
+		{"550 blocked by software filter", false},
+		{"5.4.4 Unable to route 4000 messages", false},
+	}
+	for _, c := range cases {
+		if got := isSoftBounce(c.text); got != c.soft {
+			t.Errorf("isSoftBounce(%q) = %v, want %v", c.text, got, c.soft)
+		}
+	}
+}
+
+func TestFingerprintIdentifiesAnEvent(t *testing.T) {
+	a, _ := ParseEvent([]byte(flatBounce))
+	b, _ := ParseEvent([]byte(flatBounce))
+	if a.Fingerprint != b.Fingerprint {
+		t.Fatal("the same payload gave two fingerprints")
+	}
+	c, _ := ParseEvent([]byte(strings.Replace(flatBounce, "<m2@acme.com>", "<m9@acme.com>", 1)))
+	if a.Fingerprint == c.Fingerprint {
+		t.Fatal("different messages share a fingerprint")
+	}
+	if strings.Contains(a.Fingerprint, "lead") || EventID("req-1", a) == EventID("req-2", a) || EventID("", a) != a.Fingerprint {
+		t.Fatal("event ids do not follow the request id / fingerprint rule")
+	}
+}
+
+func TestVerifySignature(t *testing.T) {
+	body := []byte(flatSent)
+	good := Sign(body, "s3cret")
+	cases := []struct {
+		name, header, secrets string
+		ok                    bool
+	}{
+		{"valid", good, "s3cret", true},
+		{"one of several secrets (rotation)", good, "old\ns3cret\n", true},
+		{"wrong secret", good, "other", false},
+		{"missing", "", "s3cret", false},
+		{"no prefix", strings.TrimPrefix(good, "sha256="), "s3cret", false},
+		{"other hash named", "sha1=" + strings.TrimPrefix(good, "sha256="), "s3cret", false},
+		{"not hex", "sha256=zz", "s3cret", false},
+		{"truncated", good[:len(good)-2], "s3cret", false},
+		{"empty secrets", good, "\n\n", false},
+	}
+	for _, c := range cases {
+		if got := VerifySignature(body, c.header, c.secrets); got != c.ok {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.ok)
+		}
+	}
+	if VerifySignature(append(body, ' '), good, "s3cret") {
+		t.Error("a changed body verified")
+	}
+}
+
+func TestMailboxNames(t *testing.T) {
+	names := MailboxNames("alice@acme.com")
+	if names[0] != "alice-acme-com" || len(names) != 2 || !strings.HasPrefix(names[1], "alice-acme-com-") {
+		t.Fatalf("got %v", names)
+	}
+	if MailboxNames("a.b@x.com")[1] == MailboxNames("a-b@x.com")[1] {
+		t.Fatal("colliding plain names must differ in their hashed form")
+	}
+	long := strings.Repeat("x", 240) + "@acme.com"
+	for _, n := range MailboxNames(long) {
+		if len(n) > 253 {
+			t.Fatalf("name too long: %d", len(n))
+		}
+	}
+}

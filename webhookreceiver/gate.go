@@ -1,0 +1,119 @@
+package webhookreceiver
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+)
+
+// GateAnswer is the execution gate's answer: may this mailbox send now?
+type GateAnswer struct {
+	Allowed bool         `json:"allowed"`
+	Mode    bgv1.Mode    `json:"mode"`
+	Reasons []GateReason `json:"reasons"`
+}
+
+// GateReason is one entity that is not Healthy, with the evidence.
+type GateReason struct {
+	Entity  string      `json:"entity"`
+	Name    string      `json:"name"`
+	Health  bgv1.Health `json:"health"`
+	Message string      `json:"message"`
+}
+
+// serveGate answers GET /v1/gate?mailbox=<email>[&namespace=<ns>] from the informer cache.
+func (s *Server) serveGate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", http.MethodGet)
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method " + r.Method + " not allowed; use GET"})
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("mailbox")))
+	if email == "" {
+		writeJSON(w, http.StatusBadRequest, errorBody{"missing mailbox query parameter"})
+		return
+	}
+	answer, code, msg := s.gate(r.Context(), email, r.URL.Query().Get("namespace"))
+	if code != http.StatusOK {
+		writeJSON(w, code, errorBody{msg})
+		return
+	}
+	writeJSON(w, http.StatusOK, answer)
+}
+
+func (s *Server) gate(ctx context.Context, email, namespace string) (*GateAnswer, int, string) {
+	var list bgv1.MailboxList
+	opts := []client.ListOption{client.MatchingFields{IndexMailboxEmail: email}}
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := s.Client.List(ctx, &list, opts...); err != nil {
+		return nil, http.StatusServiceUnavailable, "looking up the mailbox failed"
+	}
+	switch len(list.Items) {
+	case 0:
+		return nil, http.StatusNotFound, "unknown mailbox"
+	case 1:
+	default:
+		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Namespace < list.Items[j].Namespace })
+		return nil, http.StatusConflict, "mailbox exists in several namespaces; pass namespace"
+	}
+	mb := &list.Items[0]
+	var policy bgv1.ProtectionPolicy
+	mode := bgv1.ModeObserve
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.Spec.PolicyRef.Name}, &policy); err == nil && policy.Spec.Mode != "" {
+		mode = policy.Spec.Mode
+	}
+	var domain *bgv1.Domain
+	if at := strings.LastIndexByte(mb.Spec.Email, '@'); at >= 0 {
+		d := &bgv1.Domain{}
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.Spec.Email[at+1:]}, d); err == nil {
+			domain = d
+		}
+	}
+	return Decide(mode, mb, domain), http.StatusOK, ""
+}
+
+// Decide is the gate's rule: in Enforce, a Paused mailbox or domain may not send; in Observe and Suggest
+// every mailbox may send, and the reasons say what Enforce would look at.
+func Decide(mode bgv1.Mode, mb *bgv1.Mailbox, domain *bgv1.Domain) *GateAnswer {
+	a := &GateAnswer{Allowed: true, Mode: mode, Reasons: []GateReason{}}
+	if h := mb.Status.Health; h != "" && h != bgv1.HealthHealthy {
+		a.Reasons = append(a.Reasons, GateReason{Entity: "mailbox", Name: mb.Name, Health: h,
+			Message: evidence(mb.Status.Conditions, mb.Status.Window)})
+		if mode == bgv1.ModeEnforce && h == bgv1.HealthPaused {
+			a.Allowed = false
+		}
+	}
+	if domain != nil {
+		if h := domain.Status.Health; h != "" && h != bgv1.HealthHealthy {
+			a.Reasons = append(a.Reasons, GateReason{Entity: "domain", Name: domain.Name, Health: h,
+				Message: evidence(domain.Status.Conditions, "")})
+			if mode == bgv1.ModeEnforce && h == bgv1.HealthPaused {
+				a.Allowed = false
+			}
+		}
+	}
+	return a
+}
+
+// evidence returns the most telling condition message of an entity.
+func evidence(conds []metav1.Condition, window string) string {
+	for _, t := range []string{bgv1.ConditionPaused, bgv1.ConditionPauseRecommended, bgv1.ConditionWarning} {
+		if c := meta.FindStatusCondition(conds, t); c != nil && c.Message != "" {
+			return c.Message
+		}
+	}
+	if window != "" {
+		return "window " + window
+	}
+	return ""
+}

@@ -1,0 +1,366 @@
+// Package webhookreceiver serves Smartlead's webhooks (POST /webhooks/smartlead) and the execution gate
+// (GET /v1/gate) on every replica of the manager. Events are authenticated, parsed, de-duplicated and
+// group-committed into Mailbox status before they are acknowledged.
+package webhookreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/tally"
+)
+
+// Paths served by the receiver.
+const (
+	WebhookPath = "/webhooks/smartlead"
+	GatePath    = "/v1/gate"
+)
+
+// Server is the receiver: a manager Runnable that serves on every replica, once the cache has synced.
+type Server struct {
+	// Addr is the listen address (":8082").
+	Addr string
+	// MaxBody is the largest body accepted, in bytes.
+	MaxBody int64
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// Committer writes events into Mailbox status.
+	Committer *Committer
+	// WaitForCacheSync blocks until the informer cache is ready.
+	WaitForCacheSync func(context.Context) bool
+	// Log receives the receiver's log lines (never a secret or a lead address).
+	Log logr.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	warnedUnsigned sync.Map
+	serving        atomic.Bool
+}
+
+// NeedLeaderElection is false: every replica serves webhooks.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends; it listens only after the cache has synced.
+func (s *Server) Start(ctx context.Context) error {
+	if s.WaitForCacheSync != nil && !s.WaitForCacheSync(ctx) {
+		return errors.New("webhook receiver: cache did not sync")
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("webhook receiver: %w", err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.serving.Store(true)
+	defer s.serving.Store(false)
+	s.Log.Info("serving Smartlead webhooks and the execution gate", "addr", ln.Addr().String())
+	errCh := make(chan error, 1)
+	go func() { errCh <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	case err := <-errCh:
+		return err
+	}
+}
+
+// ReadyCheck is a healthz.Checker that passes while the receiver serves.
+func (s *Server) ReadyCheck(_ *http.Request) error {
+	if !s.serving.Load() {
+		return errors.New("webhook receiver not serving yet")
+	}
+	return nil
+}
+
+// Handler returns the receiver's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(WebhookPath, s.serveWebhook)
+	mux.HandleFunc(GatePath, s.serveGate)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{"not found"})
+	})
+	return mux
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+type statusBody struct {
+	Status string `json:"status"`
+}
+
+// httpError is an answer other than 200, with the reason logged and sent.
+type httpError struct {
+	code       int
+	msg        string
+	retryAfter int
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func fail(code int, format string, args ...any) *httpError {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func unavailable(format string, args ...any) *httpError {
+	e := fail(http.StatusServiceUnavailable, format, args...)
+	e.retryAfter = 1
+	return e
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// serveWebhook answers one Smartlead webhook.
+func (s *Server) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	evType, result, code := "unknown", "", http.StatusOK
+	defer func() {
+		if rec := recover(); rec != nil {
+			s.Log.Error(fmt.Errorf("%v", rec), "webhook handler panicked")
+			code, result = http.StatusInternalServerError, "error"
+			writeJSON(w, code, errorBody{"internal error"})
+		}
+		eventsTotal.WithLabelValues(evType, result).Inc()
+		requestDuration.WithLabelValues(strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+	}()
+	status, typ, err := s.handleWebhook(r.Context(), w, r)
+	evType = typ
+	if err != nil {
+		code, result = err.code, "rejected"
+		if err.code >= 500 {
+			result = "error"
+			w.Header().Set("Retry-After", strconv.Itoa(err.retryAfter))
+		}
+		if err.code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		s.Log.V(1).Info("webhook refused", "code", err.code, "reason", err.msg)
+		writeJSON(w, err.code, errorBody{err.msg})
+		return
+	}
+	result = status
+	writeJSON(w, http.StatusOK, statusBody{status})
+}
+
+func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *http.Request) (string, string, *httpError) {
+	if r.Method != http.MethodPost {
+		return "", "unknown", fail(http.StatusMethodNotAllowed, "method %s not allowed; use POST", r.Method)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", "unknown", fail(http.StatusRequestEntityTooLarge, "body larger than %d bytes", s.MaxBody)
+		}
+		return "", "unknown", fail(http.StatusBadRequest, "reading body: %v", err)
+	}
+
+	policies, herr := s.authenticate(ctx, r, body)
+	if herr != nil {
+		return "", "unknown", herr
+	}
+	ev, err := ParseEvent(body)
+	if err != nil {
+		return "", "unknown", fail(http.StatusBadRequest, "%v", err)
+	}
+	typ := eventTypeLabel(ev)
+	if ev.Kind == 0 {
+		return "ignored", typ, nil
+	}
+
+	policy, mb, herr := s.findMailbox(ctx, policies, ev)
+	if herr != nil {
+		return "", typ, herr
+	}
+	tev := tally.Event{ID: EventID(r.Header.Get("X-Request-Id"), ev), Kind: ev.Kind, Soft: ev.Soft, At: s.now()}
+	rules := Rules{CountSoftBounces: policy.Spec.Mailbox.CountSoftBounces, PauseWithinSends: policy.Spec.Mailbox.Pause.WithinSends}
+	if rules.PauseWithinSends == 0 {
+		rules.PauseWithinSends = 100
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	recorded, err := s.Committer.Submit(ctx, mb, tev, rules)
+	switch {
+	case err == nil && recorded:
+		return "recorded", typ, nil
+	case err == nil:
+		return "duplicate", typ, nil
+	case apierrors.IsNotFound(err):
+		return "", typ, unavailable("mailbox %s was deleted while recording; retry", mb.Name)
+	default:
+		s.Log.Error(err, "recording webhook event failed", "mailbox", client.ObjectKeyFromObject(mb).String())
+		return "", typ, unavailable("could not record the event, retry later")
+	}
+}
+
+func eventTypeLabel(ev Event) string {
+	switch {
+	case ev.Kind == tally.Send:
+		return "send"
+	case ev.Kind == tally.Bounce && ev.Soft:
+		return "soft_bounce"
+	case ev.Kind == tally.Bounce:
+		return "bounce"
+	}
+	return "ignored"
+}
+
+// authenticate finds the policies of the request's organization and checks the signature against the
+// webhook secrets they reference. It returns the policies the request is authentic for, sorted.
+func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte) ([]bgv1.ProtectionPolicy, *httpError) {
+	org := strings.TrimSpace(r.Header.Get("X-Organization-Id"))
+	if org == "" {
+		return nil, fail(http.StatusUnauthorized, "missing x-organization-id header")
+	}
+	var list bgv1.ProtectionPolicyList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyOrganization: org}); err != nil {
+		return nil, unavailable("looking up the organization: %v", err)
+	}
+	if len(list.Items) == 0 {
+		return nil, fail(http.StatusUnauthorized, "unknown organization")
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		a, b := list.Items[i], list.Items[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	signature := r.Header.Get("X-Smartlead-Signature")
+	var ok []bgv1.ProtectionPolicy
+	for _, p := range list.Items {
+		ref := p.Spec.Smartlead.WebhookSecretRef
+		if ref == nil {
+			key := p.Namespace + "/" + p.Name
+			if _, warned := s.warnedUnsigned.LoadOrStore(key, true); !warned {
+				s.Log.Info("accepting unsigned webhooks: the policy has no webhookSecretRef", "policy", key)
+			}
+			ok = append(ok, p)
+			continue
+		}
+		var secret corev1.Secret
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, unavailable("the webhook secret of policy %s/%s is missing", p.Namespace, p.Name)
+			}
+			return nil, unavailable("reading the webhook secret: %v", err)
+		}
+		secrets := string(secret.Data[ref.Key])
+		if secrets == "" {
+			return nil, unavailable("the webhook secret of policy %s/%s has no key %q", p.Namespace, p.Name, ref.Key)
+		}
+		if signature != "" && VerifySignature(body, signature, secrets) {
+			ok = append(ok, p)
+		}
+	}
+	if len(ok) == 0 {
+		if signature == "" {
+			return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature")
+		}
+		return nil, fail(http.StatusUnauthorized, "invalid X-Smartlead-Signature")
+	}
+	return ok, nil
+}
+
+// findMailbox returns the policy and Mailbox an event belongs to, creating the Mailbox when the policy
+// auto-discovers. With several policies for one organization, the first that has the mailbox wins,
+// else the first in namespace/name order.
+func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPolicy, ev Event) (*bgv1.ProtectionPolicy, *bgv1.Mailbox, *httpError) {
+	for i := range policies {
+		p := &policies[i]
+		var list bgv1.MailboxList
+		field, value := IndexMailboxEmail, ev.Sender
+		if ev.Sender == "" {
+			field, value = IndexMailboxAccountID, strconv.FormatInt(ev.AccountID, 10)
+		}
+		if err := s.Client.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{field: value}); err != nil {
+			return nil, nil, unavailable("looking up the mailbox: %v", err)
+		}
+		if len(list.Items) > 0 {
+			sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+			return p, &list.Items[0], nil
+		}
+	}
+	p := &policies[0]
+	if ev.Sender == "" {
+		return nil, nil, fail(http.StatusNotFound, "unknown sender: no Mailbox has email_account_id %d", ev.AccountID)
+	}
+	if p.Spec.AutoDiscover != nil && !*p.Spec.AutoDiscover {
+		return nil, nil, fail(http.StatusNotFound, "unknown sender: no Mailbox for it and autoDiscover is off")
+	}
+	mb, err := s.discover(ctx, p, ev)
+	if err != nil {
+		if apierrors.IsInvalid(err) {
+			return nil, nil, fail(http.StatusBadRequest, "invalid sender address")
+		}
+		return nil, nil, unavailable("creating the mailbox: %v", apierrors.ReasonForError(err))
+	}
+	return p, mb, nil
+}
+
+// discover creates the Mailbox of an unknown sender, named after its address.
+func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, error) {
+	for _, name := range MailboxNames(ev.Sender) {
+		mb := &bgv1.Mailbox{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace,
+				Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
+			Spec: bgv1.MailboxSpec{Email: ev.Sender, PolicyRef: bgv1.LocalPolicyReference{Name: p.Name}},
+		}
+		if ev.AccountID > 0 {
+			id := ev.AccountID
+			mb.Spec.SmartleadAccountID = &id
+		}
+		err := s.Client.Create(ctx, mb)
+		if err == nil {
+			s.Log.Info("discovered a new mailbox", "mailbox", p.Namespace+"/"+name)
+			return mb, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+		// Created meanwhile by another replica, or the name belongs to another address: read it.
+		existing := &bgv1.Mailbox{}
+		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(mb), existing); err != nil {
+			if apierrors.IsNotFound(err) {
+				// Not in the cache yet: the committer re-reads it from the API server.
+				return mb, nil
+			}
+			return nil, err
+		}
+		if existing.Spec.Email == ev.Sender {
+			return existing, nil
+		}
+	}
+	return nil, fmt.Errorf("no free name for the mailbox")
+}
