@@ -32,6 +32,8 @@ func main() {
 	var opts controllers.Options
 	var metricsAddr, probeAddr string
 	var secureMetrics, enableHTTP2, leaderElect bool
+	var apiQPS float64
+	var apiBurst int
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (:8443 serves HTTPS, :8080 plain HTTP with --metrics-secure=false, 0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -41,6 +43,8 @@ func main() {
 		"Serve metrics over HTTPS, guarded by Kubernetes authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"Enable HTTP/2 for the metrics server (off by default: HTTP/2 Rapid Reset and Stream Cancellation CVEs).")
+	flag.Float64Var(&apiQPS, "kube-api-qps", 500, "Requests per second the manager may send to the API server (the receiver writes status per event batch).")
+	flag.IntVar(&apiBurst, "kube-api-burst", 1000, "Burst of requests the manager may send to the API server.")
 	opts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -57,7 +61,9 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(apiQPS), apiBurst
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: probeAddr,

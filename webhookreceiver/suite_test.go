@@ -1,0 +1,115 @@
+package webhookreceiver_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/testenv"
+)
+
+var (
+	env *testenv.Env
+	k8s client.Client
+)
+
+func TestReceiver(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Webhook receiver suite")
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8s = env.Client
+})
+
+var _ = AfterSuite(func() {
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
+	}
+})
+
+// freeAddr returns a loopback address with a port that is free now.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startManager runs a bounceguard manager with its receiver on addr until the returned stop is called;
+// stop waits for the manager to finish.
+func startManager(addr string, batchWindow time.Duration) (stop func()) {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Several managers run in one test process, one after another or side by side.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+		ReceiverBatchWindow: batchWindow})).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	Eventually(func() error {
+		resp, err := http.Get("http://" + addr + "/healthz-probe")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}, 30*time.Second, 20*time.Millisecond).Should(Succeed())
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// newTenant creates a namespace with a signed policy for a fresh organization and n mailboxes.
+func newTenant(org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (ns string, emails []string) {
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rcv-"}}
+	Expect(k8s.Create(context.Background(), nsObj)).To(Succeed())
+	ns = nsObj.Name
+	Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: ns},
+		StringData: map[string]string{"webhookSecret": secret}})).To(Succeed())
+	p := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+		Spec: bgv1.ProtectionPolicySpec{Smartlead: bgv1.SmartleadSettings{OrganizationID: org,
+			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}}}}
+	if mutate != nil {
+		mutate(p)
+	}
+	Expect(k8s.Create(context.Background(), p)).To(Succeed())
+	for i := range n {
+		email := fmt.Sprintf("sender%d@d%d.example.com", i, i%7)
+		emails = append(emails, email)
+		Expect(k8s.Create(context.Background(), &bgv1.Mailbox{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sender%d", i), Namespace: ns},
+			Spec:       bgv1.MailboxSpec{Email: email}})).To(Succeed())
+	}
+	return ns, emails
+}
