@@ -10,6 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -50,7 +53,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	var mailboxes bgv1.MailboxList
 	if err := r.List(ctx, &mailboxes, client.InNamespace(policy.Namespace),
-		client.MatchingFields{IndexMailboxPolicy: policy.Name}); err != nil {
+		client.MatchingFields{IndexMailboxPolicy: policy.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the policy's mailboxes: %w", err)
 	}
 	st := &policy.Status
@@ -114,10 +117,14 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&bgv1.ProtectionPolicy{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.policiesForSecret)).
+		// Only a mailbox's health and policy matter here, not every tally the receiver writes.
 		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			mb := o.(*bgv1.Mailbox)
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(mb)}}}
-		})).
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
+			return old.Status.Health != cur.Status.Health || PolicyNameOf(old) != PolicyNameOf(cur)
+		}})).
 		Named("protectionpolicy").
 		Complete(r)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -65,3 +66,5 @@ func deliverUntilAcknowledged(addr func() string, org, secret string, w webhook,
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
