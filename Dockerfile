@@ -10,6 +10,7 @@ COPY api/ api/
 COPY controllers/ controllers/
 COPY webhookreceiver/ webhookreceiver/
 COPY internal/ internal/
+COPY tally/ tally/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o manager .
 
 FROM gcr.io/distroless/static:nonroot

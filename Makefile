@@ -45,7 +45,12 @@ test: manifests generate fmt vet envtest ## Run every test, envtest included.
 
 .PHONY: bench
 bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./... -run '^$$' -bench . -benchtime 1x
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench BenchmarkReceiver -benchtime 1x -timeout 30m
+
+.PHONY: fuzz
+fuzz: ## Fuzz the webhook parser and handler (FUZZTIME=10m each by default).
+	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(or $(FUZZTIME),10m)
+	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzWebhookHandler$$' -fuzztime $(or $(FUZZTIME),10m) -fuzzminimizetime 10x
 
 ##@ Build and run
 
