@@ -15,11 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
@@ -99,9 +96,7 @@ type receiverBench struct {
 // start runs one manager with the batched receiver (2 ms window) and a second, unbatched receiver.
 func (rb *receiverBench) start() {
 	rb.batchedAddr, rb.unbatchedAddr = benchAddr(rb.b), benchAddr(rb.b)
-	mgr, err := ctrl.NewManager(rb.env.Config, ctrl.Options{Scheme: rb.env.Scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	mgr, err := rb.env.NewManager()
 	if err != nil {
 		rb.b.Fatal(err)
 	}

@@ -135,7 +135,8 @@ func (c *Committer) write(key types.NamespacedName, base *bgv1.Mailbox, batch []
 	defer cancel()
 	recorded := make([]bool, len(batch))
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		if base == nil {
+		if base == nil || base.ResourceVersion == "" {
+			// Without a resourceVersion an update would not be conditional: always start from a read.
 			fresh := &bgv1.Mailbox{}
 			if err := c.reader.Get(ctx, key, fresh); err != nil {
 				return nil, nil, fmt.Errorf("reading mailbox: %w", err)

@@ -114,11 +114,11 @@ var _ = Describe("the receiver against a real API server", Ordered, func() {
 
 var _ = Describe("a receiver stopped mid-load", func() {
 	It("loses nothing and counts nothing twice while the client retries unacknowledged events", func() {
-		ns, emails := newTenant("org-crash", "s4", 4, nil)
 		var mu sync.Mutex
 		addr := freeAddr()
 		current := func() string { mu.Lock(); defer mu.Unlock(); return addr }
 		stop := startManager(current(), 2*time.Millisecond)
+		ns, emails := newTenant("org-crash", "s4", 4, nil)
 
 		const total = 600
 		var sent atomic.Int64

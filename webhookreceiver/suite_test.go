@@ -3,7 +3,6 @@ package webhookreceiver_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -12,12 +11,9 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
@@ -50,7 +46,7 @@ var _ = AfterSuite(func() {
 
 // freeAddr returns a loopback address with a port that is free now.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := netListen()
 	Expect(err).NotTo(HaveOccurred())
 	defer ln.Close()
 	return ln.Addr().String()
@@ -59,13 +55,7 @@ func freeAddr() string {
 // startManager runs a bounceguard manager with its receiver on addr until the returned stop is called;
 // stop waits for the manager to finish.
 func startManager(addr string, batchWindow time.Duration) (stop func()) {
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Several managers run in one test process, one after another or side by side.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, err := env.NewManager()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
 		ReceiverBatchWindow: batchWindow})).To(Succeed())
@@ -111,5 +101,16 @@ func newTenant(org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sender%d", i), Namespace: ns},
 			Spec:       bgv1.MailboxSpec{Email: email}})).To(Succeed())
 	}
+	// Wait until the manager's cache (which the receiver reads) has the policy and the mailboxes: their
+	// controllers have then recorded the generation they saw.
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(p), p)).To(Succeed())
+		g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
+		var list bgv1.MailboxList
+		g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+		for _, mb := range list.Items {
+			g.Expect(mb.Status.ObservedGeneration).To(Equal(mb.Generation))
+		}
+	}, 30*time.Second, 50*time.Millisecond).Should(Succeed())
 	return ns, emails
 }
