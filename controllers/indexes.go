@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,18 +10,13 @@ import (
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
-// Field index names, usable with client.MatchingFields on the manager's cached client.
+// Field index names, usable with client.MatchingFields on the manager's cached client (the receiver's own
+// indexes are named in webhookreceiver).
 const (
-	// IndexMailboxEmail indexes Mailboxes by spec.email.
-	IndexMailboxEmail = webhookreceiver.IndexMailboxEmail
-	// IndexMailboxAccountID indexes Mailboxes by spec.smartleadAccountID (decimal).
-	IndexMailboxAccountID = webhookreceiver.IndexMailboxAccountID
 	// IndexMailboxPolicy indexes Mailboxes by spec.policyRef.name.
 	IndexMailboxPolicy = "spec.policyRef.name"
 	// IndexMailboxDomain indexes Mailboxes by the domain part of spec.email.
 	IndexMailboxDomain = "domain"
-	// IndexPolicyOrganization indexes ProtectionPolicies by spec.smartlead.organizationID.
-	IndexPolicyOrganization = webhookreceiver.IndexPolicyOrganization
 	// IndexPolicySecret indexes ProtectionPolicies by the names of the Secrets they reference.
 	IndexPolicySecret = "secretRefs"
 )
@@ -38,15 +32,6 @@ func PolicyNameOf(mb *bgv1.Mailbox) string {
 	return mb.Spec.PolicyRef.Name
 }
 
-// DomainOf returns the domain part of an email address, or "" when it has none.
-func DomainOf(email string) string {
-	at := strings.LastIndexByte(email, '@')
-	if at < 0 || at == len(email)-1 {
-		return ""
-	}
-	return strings.ToLower(email[at+1:])
-}
-
 // RegisterIndexes adds bounceguard's field indexes to the manager's cache.
 func RegisterIndexes(mgr ctrl.Manager) error {
 	ctx := context.Background()
@@ -56,7 +41,7 @@ func RegisterIndexes(mgr ctrl.Manager) error {
 			return []string{PolicyNameOf(o.(*bgv1.Mailbox))}
 		}},
 		{Object: &bgv1.Mailbox{}, Field: IndexMailboxDomain, Extract: func(o client.Object) []string {
-			if d := DomainOf(o.(*bgv1.Mailbox).Spec.Email); d != "" {
+			if d := o.(*bgv1.Mailbox).Domain(); d != "" {
 				return []string{d}
 			}
 			return nil

@@ -179,7 +179,6 @@ func (rb *receiverBench) load(org, addr string, n, clients, events int, rate flo
 	ns, emails := rb.tenant(org, n)
 	writesBefore := counterValue("bounceguard_receiver_status_writes_total", "ok")
 	lat := make([]time.Duration, events)
-	var next atomic.Int64
 	start := time.Now()
 	parallel(clients, events, func(i int) {
 		if rate > 0 {
@@ -193,7 +192,6 @@ func (rb *receiverBench) load(org, addr string, n, clients, events int, rate flo
 			rb.b.Error(err)
 		}
 		lat[i] = time.Since(t0)
-		next.Add(1)
 	})
 	elapsed := time.Since(start)
 	writes := counterValue("bounceguard_receiver_status_writes_total", "ok") - writesBefore

@@ -73,9 +73,9 @@ func (s *Server) gate(ctx context.Context, email, namespace string) (*GateAnswer
 		mode = policy.Spec.Mode
 	}
 	var domain *bgv1.Domain
-	if at := strings.LastIndexByte(mb.Spec.Email, '@'); at >= 0 {
+	if name := mb.Domain(); name != "" {
 		d := &bgv1.Domain{}
-		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.Spec.Email[at+1:]}, d); err == nil {
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, d); err == nil {
 			domain = d
 		}
 	}

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -109,6 +111,15 @@ type Mailbox struct {
 	// Status holds its tallies and protection state.
 	// +optional
 	Status MailboxStatus `json:"status,omitempty"`
+}
+
+// Domain returns the domain part of the mailbox's email, lowercased, or "" when it has none.
+func (m *Mailbox) Domain() string {
+	at := strings.LastIndexByte(m.Spec.Email, '@')
+	if at < 0 || at == len(m.Spec.Email)-1 {
+		return ""
+	}
+	return strings.ToLower(m.Spec.Email[at+1:])
 }
 
 // MailboxList is a list of Mailbox.
