@@ -25,6 +25,8 @@ const (
 	ConditionPaused = "Paused"
 	// ConditionPauseRecommended is True in Suggest mode when Enforce would pause.
 	ConditionPauseRecommended = "PauseRecommended"
+	// ConditionPausingAllowed is a ProtectionPolicy condition: False while the safety limit holds back pauses.
+	ConditionPausingAllowed = "PausingAllowed"
 )
 
 // Annotations and labels understood by bounceguard.

@@ -32,6 +32,13 @@ type DomainStatus struct {
 	// Health is the domain's protection state.
 	// +optional
 	Health Health `json:"health,omitempty"`
+	// HealthReason names the rule behind the current health (BounceThreshold, CooldownElapsed, CleanSends, ...).
+	// +optional
+	HealthReason string `json:"healthReason,omitempty"`
+	// HealthMessage is the evidence for the current health, e.g. "5 bounces in the last 100 sends (pause at 5/100)".
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	HealthMessage string `json:"healthMessage,omitempty"`
 	// PauseCount is the number of consecutive pauses of the domain; it sets the cooldown ladder.
 	// +optional
 	PauseCount int32 `json:"pauseCount,omitempty"`
@@ -41,6 +48,18 @@ type DomainStatus struct {
 	// ResumeAt is when the current pause's cooldown ends.
 	// +optional
 	ResumeAt *metav1.Time `json:"resumeAt,omitempty"`
+	// HealthySince is when the domain last turned Healthy; once it has stayed Healthy for
+	// recovery.maxCooldown, the cooldown ladder (pauseCount) starts again.
+	// +optional
+	HealthySince *metav1.Time `json:"healthySince,omitempty"`
+	// UnhealthyAtRecovery is unhealthyMailboxes when the domain entered Recovering; more than this
+	// while Recovering pauses the domain again.
+	// +optional
+	UnhealthyAtRecovery int32 `json:"unhealthyAtRecovery,omitempty"`
+	// ResumeRequest is the last value of the bounceguard.io/resume annotation that was acted on.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ResumeRequest string `json:"resumeRequest,omitempty"`
 	// Conditions include Ready, Warning and Paused.
 	// +listType=map
 	// +listMapKey=type

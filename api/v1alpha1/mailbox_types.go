@@ -43,6 +43,50 @@ type Ledger struct {
 	EventIDs []string `json:"eventIDs,omitempty"`
 }
 
+// SmartleadState is bounceguard's record of its own actions on one Smartlead email account.
+type SmartleadState struct {
+	// AccountID is the Smartlead email account id acted on: spec.smartleadAccountID, or resolved by email.
+	// +optional
+	AccountID int64 `json:"accountID,omitempty"`
+	// Paused is true while bounceguard holds the account paused in Smartlead.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+	// Reason is why it is paused: BounceThreshold (its own health) or DomainPaused (its domain's).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Action is how it was paused; set as soon as a pause starts, before any call is made.
+	// +optional
+	Action PauseAction `json:"action,omitempty"`
+	// Suspended is true while the account is suspended by bounceguard.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
+	// RemovedCampaignIDs are the campaigns bounceguard removes (or removed) the account from; exactly these
+	// are restored on resume. Recorded before the first removal.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +optional
+	RemovedCampaignIDs []int64 `json:"removedCampaignIDs,omitempty"`
+	// RefusedCampaignIDs are campaigns Smartlead would not remove the account from (it is the last account
+	// of an ACTIVE campaign); the account is suspended instead, so that it stops sending all the same.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +optional
+	RefusedCampaignIDs []int64 `json:"refusedCampaignIDs,omitempty"`
+	// PausedAt is when the pause took effect in Smartlead.
+	// +optional
+	PausedAt *metav1.Time `json:"pausedAt,omitempty"`
+	// LastOperation is the last Smartlead operation attempted (Suspend, Unsuspend, RemoveFromCampaigns, ...).
+	// +optional
+	LastOperation string `json:"lastOperation,omitempty"`
+	// LastError is the error of the last attempt, empty when it succeeded. It never holds the API key.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+	// LastAttemptAt is when the last operation was attempted.
+	// +optional
+	LastAttemptAt *metav1.Time `json:"lastAttemptAt,omitempty"`
+}
+
 // MailboxStatus is the observed state of a Mailbox: tallies, rolling window and protection state.
 type MailboxStatus struct {
 	// ObservedGeneration is the generation of the spec this status describes.
@@ -51,6 +95,13 @@ type MailboxStatus struct {
 	// Health is the mailbox's own protection state.
 	// +optional
 	Health Health `json:"health,omitempty"`
+	// HealthReason names the rule behind the current health (BounceThreshold, CooldownElapsed, CleanSends, ...).
+	// +optional
+	HealthReason string `json:"healthReason,omitempty"`
+	// HealthMessage is the evidence for the current health, e.g. "5 bounces in the last 100 sends (pause at 5/100)".
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	HealthMessage string `json:"healthMessage,omitempty"`
 	// Sent is the number of send events recorded over the mailbox's lifetime.
 	// +optional
 	Sent int64 `json:"sent"`
@@ -81,6 +132,18 @@ type MailboxStatus struct {
 	// LastEventAt is when the last recorded webhook event arrived.
 	// +optional
 	LastEventAt *metav1.Time `json:"lastEventAt,omitempty"`
+	// HealthySinceSent is the value of sent when the mailbox last turned Healthy; once it has stayed Healthy
+	// for pause.withinSends sends, the cooldown ladder (pauseCount) starts again.
+	// +optional
+	HealthySinceSent int64 `json:"healthySinceSent,omitempty"`
+	// ResumeRequest is the last value of the bounceguard.io/resume annotation that was acted on.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ResumeRequest string `json:"resumeRequest,omitempty"`
+	// Smartlead records what bounceguard has done to the mailbox in Smartlead, so that a restart neither
+	// repeats nor forgets a call.
+	// +optional
+	Smartlead SmartleadState `json:"smartlead,omitzero"`
 	// Ledger is the bounded bookkeeping behind the rolling window and de-duplication.
 	// +optional
 	Ledger Ledger `json:"ledger,omitzero"`

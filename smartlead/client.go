@@ -1,0 +1,382 @@
+// Package smartlead is bounceguard's client for the few Smartlead API calls it makes (SPEC §5): suspend
+// and unsuspend an email account, remove it from and restore it to campaigns, and find an account id by
+// email. Every call waits on one rate limiter shared by all clients of the same API key, honours
+// Retry-After on 429, and retries 5xx answers and timeouts with backoff. The API key travels as the
+// api_key query parameter and never appears in an error or a log line.
+package smartlead
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// DefaultBaseURL is Smartlead's API.
+const DefaultBaseURL = "https://server.smartlead.ai/api/v1"
+
+// Client is what bounceguard needs from Smartlead. The HTTP implementation is *HTTPClient; tests may use
+// any other, or the stand-in server in package standin.
+type Client interface {
+	// Suspend stops an email account from sending (PUT /email-accounts/suspend/{id}).
+	Suspend(ctx context.Context, accountID int64) error
+	// Unsuspend lets a suspended email account send again (DELETE /email-accounts/unsuspend/{id}).
+	Unsuspend(ctx context.Context, accountID int64) error
+	// Campaigns lists the campaigns an email account sends for (GET /email-accounts/{id}?fetch_campaigns=true).
+	Campaigns(ctx context.Context, accountID int64) ([]int64, error)
+	// RemoveFromCampaign takes an email account out of a campaign (DELETE /campaigns/{cid}/email-accounts).
+	// It returns an error matching ErrLastAccount when Smartlead refuses because the account is the last
+	// one of an ACTIVE campaign.
+	RemoveFromCampaign(ctx context.Context, campaignID, accountID int64) error
+	// AddToCampaign puts an email account back into a campaign (POST /campaigns/{cid}/email-accounts).
+	AddToCampaign(ctx context.Context, campaignID, accountID int64) error
+	// FindAccountID returns the id of the email account that sends as email (GET /email-accounts/, paged).
+	// It returns an error matching ErrNotFound when there is none.
+	FindAccountID(ctx context.Context, email string) (int64, error)
+}
+
+var (
+	// ErrNotFound is returned when Smartlead has no such account (404, or no account with that email).
+	ErrNotFound = errors.New("not found in Smartlead")
+	// ErrLastAccount is returned when Smartlead will not remove the last email account of an ACTIVE campaign.
+	ErrLastAccount = errors.New("the account is the last one of an ACTIVE campaign")
+	// ErrUnauthorized is returned when Smartlead rejects the API key.
+	ErrUnauthorized = errors.New("Smartlead rejected the API key")
+)
+
+// APIError is an unsuccessful answer from Smartlead. Its message never holds the API key.
+type APIError struct {
+	// Op is the operation, e.g. "Suspend".
+	Op string
+	// StatusCode is the HTTP status of the last attempt (0 when no answer came).
+	StatusCode int
+	// Message is Smartlead's error text, or the transport error, redacted and truncated.
+	Message string
+	// Attempts is how many requests were made.
+	Attempts int
+	kind     error
+}
+
+func (e *APIError) Error() string {
+	code := "no answer"
+	if e.StatusCode != 0 {
+		code = "HTTP " + strconv.Itoa(e.StatusCode)
+	}
+	msg := fmt.Sprintf("smartlead %s: %s after %d attempt(s)", e.Op, code, e.Attempts)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Is lets errors.Is match ErrNotFound, ErrLastAccount and ErrUnauthorized.
+func (e *APIError) Is(target error) bool { return e.kind != nil && e.kind == target }
+
+// Retryable reports whether a later attempt may succeed (429, 5xx, timeouts).
+func (e *APIError) Retryable() bool {
+	return e.StatusCode == 0 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// Options tune an HTTPClient; zero values take the defaults.
+type Options struct {
+	// HTTPClient makes the requests; default: a client with a 15 s timeout.
+	HTTPClient *http.Client
+	// Limiter spaces the requests; default: a new limiter of DefaultLimit/DefaultBurst. Share one per API key
+	// (see Limiters).
+	Limiter *rate.Limiter
+	// MaxAttempts bounds the requests per call, retries included; default 5.
+	MaxAttempts int
+	// Backoff is the first wait after a 5xx or timeout; it doubles per attempt, with jitter; default 500 ms.
+	Backoff time.Duration
+	// MaxWait caps one wait (Retry-After or backoff); default 30 s.
+	MaxWait time.Duration
+	// Observe, when set, is called after every request with the operation and the HTTP status (0: no answer).
+	Observe func(op string, code int)
+}
+
+// HTTPClient calls the Smartlead API over HTTP.
+type HTTPClient struct {
+	base   *url.URL
+	apiKey string
+	opts   Options
+}
+
+var _ Client = (*HTTPClient)(nil)
+
+// New returns a client for the API at baseURL (DefaultBaseURL when empty) with the given API key.
+func New(baseURL, apiKey string, opts Options) (*HTTPClient, error) {
+	if baseURL == "" {
+		baseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("smartlead: base URL %q is not an http(s) URL", baseURL)
+	}
+	if apiKey == "" {
+		return nil, errors.New("smartlead: empty API key")
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = rate.NewLimiter(DefaultLimit, DefaultBurst)
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 500 * time.Millisecond
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 30 * time.Second
+	}
+	return &HTTPClient{base: u, apiKey: apiKey, opts: opts}, nil
+}
+
+type accountIDs struct {
+	EmailAccountIDs []int64 `json:"email_account_ids"`
+}
+
+// Suspend implements Client.
+func (c *HTTPClient) Suspend(ctx context.Context, id int64) error {
+	return c.do(ctx, "Suspend", http.MethodPut, "/email-accounts/suspend/"+itoa(id), nil, nil, nil)
+}
+
+// Unsuspend implements Client.
+func (c *HTTPClient) Unsuspend(ctx context.Context, id int64) error {
+	return c.do(ctx, "Unsuspend", http.MethodDelete, "/email-accounts/unsuspend/"+itoa(id), nil, nil, nil)
+}
+
+// Campaigns implements Client.
+func (c *HTTPClient) Campaigns(ctx context.Context, id int64) ([]int64, error) {
+	var out struct {
+		CampaignIDs []int64 `json:"campaign_ids"`
+	}
+	err := c.do(ctx, "GetCampaigns", http.MethodGet, "/email-accounts/"+itoa(id), url.Values{"fetch_campaigns": {"true"}}, nil, &out)
+	return out.CampaignIDs, err
+}
+
+// RemoveFromCampaign implements Client.
+func (c *HTTPClient) RemoveFromCampaign(ctx context.Context, campaignID, accountID int64) error {
+	return c.do(ctx, "RemoveFromCampaign", http.MethodDelete, "/campaigns/"+itoa(campaignID)+"/email-accounts", nil,
+		accountIDs{[]int64{accountID}}, nil)
+}
+
+// AddToCampaign implements Client.
+func (c *HTTPClient) AddToCampaign(ctx context.Context, campaignID, accountID int64) error {
+	return c.do(ctx, "AddToCampaign", http.MethodPost, "/campaigns/"+itoa(campaignID)+"/email-accounts", nil,
+		accountIDs{[]int64{accountID}}, nil)
+}
+
+// PageSize is the page size used to list email accounts.
+const PageSize = 100
+
+// FindAccountID implements Client.
+func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	for offset := 0; ; offset += PageSize {
+		var page []struct {
+			ID        int64  `json:"id"`
+			FromEmail string `json:"from_email"`
+		}
+		q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(PageSize)}}
+		if err := c.do(ctx, "ListAccounts", http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
+			return 0, err
+		}
+		for _, a := range page {
+			if strings.EqualFold(a.FromEmail, email) {
+				return a.ID, nil
+			}
+		}
+		if len(page) < PageSize {
+			return 0, &APIError{Op: "FindAccountID", StatusCode: http.StatusNotFound, Attempts: 1,
+				Message: "no email account with that address", kind: ErrNotFound}
+		}
+	}
+}
+
+// do sends one request, with retries, and decodes a successful JSON answer into out (when not nil).
+func (c *HTTPClient) do(ctx context.Context, op, method, path string, query url.Values, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("smartlead %s: encoding the request: %w", op, err)
+		}
+	}
+	u := *c.base
+	u.Path += path
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("api_key", c.apiKey)
+	u.RawQuery = q.Encode()
+
+	var last *APIError
+	for attempt := 1; attempt <= c.opts.MaxAttempts; attempt++ {
+		if err := c.opts.Limiter.Wait(ctx); err != nil {
+			return c.stop(op, attempt-1, last, err)
+		}
+		code, retryAfter, respBody, err := c.send(ctx, method, u.String(), body)
+		if c.opts.Observe != nil {
+			c.opts.Observe(op, code)
+		}
+		if err == nil && code >= 200 && code < 300 {
+			if out != nil && len(bytes.TrimSpace(respBody)) > 0 {
+				if err := json.Unmarshal(respBody, out); err != nil {
+					return &APIError{Op: op, StatusCode: code, Attempts: attempt, Message: "decoding the answer: " + c.redact(err.Error())}
+				}
+			}
+			return nil
+		}
+		last = &APIError{Op: op, StatusCode: code, Attempts: attempt}
+		if err != nil {
+			last.Message = c.redact(err.Error())
+		} else {
+			last.Message = c.redact(errorText(respBody))
+			last.kind = classify(code, last.Message)
+		}
+		if !last.Retryable() || attempt == c.opts.MaxAttempts {
+			return last
+		}
+		wait := c.backoff(attempt)
+		if code == http.StatusTooManyRequests && retryAfter > 0 {
+			wait = retryAfter
+		}
+		timer := time.NewTimer(min(wait, c.opts.MaxWait))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return c.stop(op, attempt, last, ctx.Err())
+		case <-timer.C:
+		}
+	}
+	return last
+}
+
+// stop reports a call given up because its context ended.
+func (c *HTTPClient) stop(op string, attempts int, last *APIError, err error) error {
+	if last != nil {
+		last.Message += " (then gave up: " + err.Error() + ")"
+		return last
+	}
+	return &APIError{Op: op, Attempts: attempts, Message: err.Error()}
+}
+
+// send makes one request and returns the status, the Retry-After delay and at most 64 KiB of the body.
+func (c *HTTPClient) send(ctx context.Context, method, target string, body []byte) (int, time.Duration, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), data, nil
+}
+
+// backoff is the wait before attempt+1 after a 5xx or timeout: Backoff*2^(attempt-1), ±25% jitter.
+func (c *HTTPClient) backoff(attempt int) time.Duration {
+	d := c.opts.Backoff << min(attempt-1, 20)
+	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return max(d+jitter, time.Millisecond)
+}
+
+// redact removes the API key, raw or URL-encoded, from s.
+func (c *HTTPClient) redact(s string) string {
+	for _, k := range []string{c.apiKey, url.QueryEscape(c.apiKey), url.PathEscape(c.apiKey)} {
+		if k != "" {
+			s = strings.ReplaceAll(s, k, "REDACTED")
+		}
+	}
+	return s
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date. 0 when absent or invalid.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// errorText extracts a short error text from a Smartlead error body.
+func errorText(body []byte) string {
+	var e struct {
+		Error   any    `json:"error"`
+		Message string `json:"message"`
+	}
+	text := ""
+	if json.Unmarshal(body, &e) == nil {
+		switch v := e.Error.(type) {
+		case string:
+			text = v
+		case nil:
+		default:
+			if b, err := json.Marshal(v); err == nil {
+				text = string(b)
+			}
+		}
+		if text == "" {
+			text = e.Message
+		}
+	}
+	if text == "" {
+		text = strings.TrimSpace(string(body))
+	}
+	if len(text) > 300 {
+		text = text[:300] + "…"
+	}
+	return text
+}
+
+// classify maps an unsuccessful answer to one of the package's sentinel errors, or nil.
+func classify(code int, message string) error {
+	lower := strings.ToLower(message)
+	switch {
+	case code == http.StatusNotFound:
+		return ErrNotFound
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return ErrUnauthorized
+	case code == http.StatusBadRequest && strings.Contains(lower, "last") && strings.Contains(lower, "active"):
+		return ErrLastAccount
+	}
+	return nil
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

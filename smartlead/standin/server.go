@@ -1,0 +1,351 @@
+// Package standin is a stand-in for the Smartlead API: the endpoints bounceguard calls (SPEC §5) over a
+// small in-memory model of email accounts and campaigns. It records every call, checks the api_key, and
+// can be told to answer 429 (with Retry-After), 5xx, or slowly. Tests use it through httptest, and
+// `make dev` and hack/smartlead-standin serve it on a port.
+package standin
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Account is one Smartlead email account.
+type Account struct {
+	ID        int64  `json:"id"`
+	FromEmail string `json:"from_email"`
+	// Suspended is true while the account may not send.
+	Suspended bool `json:"is_suspended"`
+}
+
+// Campaign is one Smartlead campaign and the email accounts that send for it.
+type Campaign struct {
+	ID         int64   `json:"id"`
+	Status     string  `json:"status"`
+	AccountIDs []int64 `json:"email_account_ids"`
+}
+
+// Call is one request the stand-in received. The api_key is never recorded.
+type Call struct {
+	Method string
+	// Path is the request path below the API root, e.g. /email-accounts/suspend/7.
+	Path string
+	// Query is the query string without api_key.
+	Query string
+	// Body is the request body.
+	Body string
+	// Code is the status answered.
+	Code int
+	// At is when the request arrived.
+	At time.Time
+}
+
+// String renders a call as "METHOD /path[?query] body", the form tests compare.
+func (c Call) String() string {
+	s := c.Method + " " + c.Path
+	if c.Query != "" {
+		s += "?" + c.Query
+	}
+	if c.Body != "" {
+		s += " " + c.Body
+	}
+	return s
+}
+
+// Fault makes the next Count requests (all of them when Count < 0) fail with Code; RetryAfter, when set,
+// is sent as the Retry-After header.
+type Fault struct {
+	Count      int
+	Code       int
+	RetryAfter string
+}
+
+// Server is the stand-in. Create it with New; it is safe for concurrent use.
+type Server struct {
+	apiKey string
+	root   string
+
+	mu        sync.Mutex
+	nextID    int64
+	accounts  map[int64]*Account
+	campaigns map[int64]*Campaign
+	calls     []Call
+	faults    []Fault
+	latency   time.Duration
+}
+
+// New returns a stand-in that accepts only apiKey and serves the API below root (e.g. "/api/v1"; "" for /).
+func New(apiKey, root string) *Server {
+	return &Server{apiKey: apiKey, root: strings.TrimRight(root, "/"), nextID: 1000,
+		accounts: map[int64]*Account{}, campaigns: map[int64]*Campaign{}}
+}
+
+// AddAccount creates an email account and returns its id.
+func (s *Server) AddAccount(email string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.accounts[s.nextID] = &Account{ID: s.nextID, FromEmail: strings.ToLower(email)}
+	return s.nextID
+}
+
+// AddCampaign creates a campaign with a status (ACTIVE, PAUSED, DRAFTED, ...) and sending accounts.
+func (s *Server) AddCampaign(status string, accountIDs ...int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.campaigns[s.nextID] = &Campaign{ID: s.nextID, Status: status, AccountIDs: slices.Clone(accountIDs)}
+	return s.nextID
+}
+
+// Account returns a copy of an account.
+func (s *Server) Account(id int64) (Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return Account{}, false
+	}
+	return *a, true
+}
+
+// Campaign returns a copy of a campaign.
+func (s *Server) Campaign(id int64) (Campaign, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.campaigns[id]
+	if !ok {
+		return Campaign{}, false
+	}
+	cp := *c
+	cp.AccountIDs = slices.Clone(c.AccountIDs)
+	return cp, true
+}
+
+// Calls returns the calls received so far, oldest first.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// CallStrings returns the calls as strings (see Call.String), optionally only those with the given method.
+func (s *Server) CallStrings(methods ...string) []string {
+	var out []string
+	for _, c := range s.Calls() {
+		if len(methods) == 0 || slices.Contains(methods, c.Method) {
+			out = append(out, c.String())
+		}
+	}
+	return out
+}
+
+// ResetCalls forgets the recorded calls.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = nil
+}
+
+// Inject queues a fault; faults apply in order. A fault with Count 0 is ignored.
+func (s *Server) Inject(f Fault) {
+	if f.Count == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, f)
+}
+
+// SetLatency delays every answer by d.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	q := r.URL.Query()
+	key := q.Get("api_key")
+	q.Del("api_key")
+	path := strings.TrimPrefix(r.URL.Path, s.root)
+
+	s.mu.Lock()
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		time.Sleep(latency)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	code, answer, header := s.route(r.Method, path, q, key, body)
+	call := Call{Method: r.Method, Path: path, Query: q.Encode(), Body: strings.TrimSpace(string(body)), Code: code, At: at}
+	s.calls = append(s.calls, call)
+	for k, v := range header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(answer)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+type okBody struct {
+	OK bool `json:"ok"`
+}
+
+// route answers one request; s.mu is held.
+func (s *Server) route(method, path string, q map[string][]string, key string, body []byte) (int, any, map[string]string) {
+	if len(s.faults) > 0 {
+		f := s.faults[0]
+		if f.Count > 0 {
+			s.faults[0].Count--
+			if s.faults[0].Count == 0 {
+				s.faults = s.faults[1:]
+			}
+		}
+		h := map[string]string{}
+		if f.RetryAfter != "" {
+			h["Retry-After"] = f.RetryAfter
+		}
+		return f.Code, errorBody{http.StatusText(f.Code)}, h
+	}
+	if key == "" || key != s.apiKey {
+		return http.StatusUnauthorized, errorBody{"Invalid API key"}, nil
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case method == http.MethodPut && len(parts) == 3 && parts[0] == "email-accounts" && parts[1] == "suspend":
+		return s.setSuspended(parts[2], true)
+	case method == http.MethodDelete && len(parts) == 3 && parts[0] == "email-accounts" && parts[1] == "unsuspend":
+		return s.setSuspended(parts[2], false)
+	case method == http.MethodGet && len(parts) == 1 && parts[0] == "email-accounts":
+		return s.listAccounts(q)
+	case method == http.MethodGet && len(parts) == 2 && parts[0] == "email-accounts":
+		return s.getAccount(parts[1], q)
+	case len(parts) == 3 && parts[0] == "campaigns" && parts[2] == "email-accounts" &&
+		(method == http.MethodDelete || method == http.MethodPost):
+		return s.campaignAccounts(method, parts[1], body)
+	}
+	return http.StatusNotFound, errorBody{"no route for " + method + " " + path}, nil
+}
+
+func (s *Server) account(idText string) (*Account, int, any) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return nil, http.StatusBadRequest, errorBody{"invalid email account id"}
+	}
+	a := s.accounts[id]
+	if a == nil {
+		return nil, http.StatusNotFound, errorBody{"Email account not found"}
+	}
+	return a, 0, nil
+}
+
+func (s *Server) setSuspended(idText string, suspended bool) (int, any, map[string]string) {
+	a, code, e := s.account(idText)
+	if a == nil {
+		return code, e, nil
+	}
+	a.Suspended = suspended
+	return http.StatusOK, okBody{true}, nil
+}
+
+func (s *Server) listAccounts(q map[string][]string) (int, any, map[string]string) {
+	offset, _ := strconv.Atoi(first(q["offset"]))
+	limit, err := strconv.Atoi(first(q["limit"]))
+	if err != nil || limit <= 0 || limit > 100 {
+		return http.StatusBadRequest, errorBody{"limit must be between 1 and 100"}, nil
+	}
+	ids := make([]int64, 0, len(s.accounts))
+	for id := range s.accounts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	page := []Account{}
+	for i := offset; i >= 0 && i < len(ids) && len(page) < limit; i++ {
+		page = append(page, *s.accounts[ids[i]])
+	}
+	return http.StatusOK, page, nil
+}
+
+func (s *Server) getAccount(idText string, q map[string][]string) (int, any, map[string]string) {
+	a, code, e := s.account(idText)
+	if a == nil {
+		return code, e, nil
+	}
+	out := struct {
+		Account
+		CampaignIDs []int64 `json:"campaign_ids,omitempty"`
+	}{Account: *a}
+	if first(q["fetch_campaigns"]) == "true" {
+		out.CampaignIDs = []int64{}
+		for _, c := range s.sortedCampaigns() {
+			if slices.Contains(c.AccountIDs, a.ID) {
+				out.CampaignIDs = append(out.CampaignIDs, c.ID)
+			}
+		}
+	}
+	return http.StatusOK, out, nil
+}
+
+func (s *Server) sortedCampaigns() []*Campaign {
+	out := make([]*Campaign, 0, len(s.campaigns))
+	for _, c := range s.campaigns {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *Campaign) int { return int(a.ID - b.ID) })
+	return out
+}
+
+func (s *Server) campaignAccounts(method, idText string, body []byte) (int, any, map[string]string) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	c := s.campaigns[id]
+	if err != nil || c == nil {
+		return http.StatusNotFound, errorBody{"Campaign not found"}, nil
+	}
+	var in struct {
+		EmailAccountIDs []int64 `json:"email_account_ids"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || len(in.EmailAccountIDs) == 0 {
+		return http.StatusBadRequest, errorBody{"email_account_ids is required"}, nil
+	}
+	for _, aid := range in.EmailAccountIDs {
+		if s.accounts[aid] == nil {
+			return http.StatusNotFound, errorBody{"Email account not found"}, nil
+		}
+	}
+	if method == http.MethodPost {
+		for _, aid := range in.EmailAccountIDs {
+			if !slices.Contains(c.AccountIDs, aid) {
+				c.AccountIDs = append(c.AccountIDs, aid)
+			}
+		}
+		return http.StatusOK, okBody{true}, nil
+	}
+	remaining := slices.DeleteFunc(slices.Clone(c.AccountIDs), func(aid int64) bool { return slices.Contains(in.EmailAccountIDs, aid) })
+	if len(remaining) == 0 && len(c.AccountIDs) > 0 && c.Status == "ACTIVE" {
+		return http.StatusBadRequest, errorBody{"Cannot remove the last email account of an ACTIVE campaign"}, nil
+	}
+	c.AccountIDs = remaining
+	return http.StatusOK, okBody{true}, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
