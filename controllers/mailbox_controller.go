@@ -2,79 +2,451 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/tally"
 )
 
-// Reasons of the Mailbox and Domain Ready condition.
+// Reasons of the Mailbox and Domain conditions, besides the protection package's transition reasons.
 const (
-	ReasonPolicyNotFound = "PolicyNotFound"
+	ReasonPolicyNotFound       = "PolicyNotFound"
+	ReasonSmartleadUnavailable = "SmartleadUnavailable"
+	ReasonSmartleadError       = "SmartleadError"
+	ReasonNotEnforced          = "NotEnforced"
+	ReasonSafetyLimit          = "SafetyLimit"
+	ReasonSending              = "Sending"
+	ReasonNotWarning           = "NotWarning"
+	ReasonNotRecommended       = "NotRecommended"
+	ReasonHealthy              = "Healthy"
 )
 
-// MailboxReconciler keeps a Mailbox's protection state.
+// Event reasons for Smartlead actions.
+const (
+	EventPausedInSmartlead  = "PausedInSmartlead"
+	EventResumedInSmartlead = "ResumedInSmartlead"
+	EventSmartleadFailed    = "SmartleadCallFailed"
+	EventPauseHeld          = "PauseHeldBySafetyLimit"
+)
+
+// holdRecheck is how often a mailbox whose pause is held back (safety limit, missing API key) is looked at again.
+const holdRecheck = 30 * time.Second
+
+// MailboxReconciler keeps a Mailbox's protection state (SPEC §3) and, in Enforce mode, its pause in Smartlead.
 type MailboxReconciler struct {
 	client.Client
+	// Recorder emits Kubernetes Events.
+	Recorder recorder.EventRecorder
+	// Clock is the time source; default the real clock.
+	Clock clock.PassiveClock
+	// Smartlead returns the Smartlead client of a policy.
+	Smartlead SmartleadProvider
+
+	mu sync.Mutex
+	// pausedRecently holds the mailboxes this reconciler paused in Smartlead, so that the safety limit
+	// counts them before the cache shows it.
+	pausedRecently map[types.NamespacedName]bool
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;update;patch
 
 // Reconcile implements reconcile.Reconciler.
-func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	var mb bgv1.Mailbox
 	if err := r.Get(ctx, req.NamespacedName, &mb); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetPaused(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := mb.DeepCopy()
+	savedVersion := "" // the resourceVersion of the last status.smartlead write, if any
 	defer func() {
 		if perr := patchStatus(ctx, r.Client, before, &mb); perr != nil && err == nil {
 			err = perr
 		}
+		if savedVersion != "" {
+			// Smartlead outcomes were written: the next reconcile must see them too.
+			waitForCache(ctx, r.Client, &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{
+				Name: mb.Name, Namespace: mb.Namespace, ResourceVersion: savedVersion}})
+		}
 	}()
+	now := r.now()
+	mb.Status.ObservedGeneration = mb.Generation
 
-	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
-		Message: "governed by ProtectionPolicy " + PolicyNameOf(&mb), ObservedGeneration: mb.Generation}
 	var policy bgv1.ProtectionPolicy
 	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(&mb)}, &policy); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading the mailbox's policy: %w", err)
 		}
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonPolicyNotFound
-		ready.Message = fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", PolicyNameOf(&mb), mb.Namespace)
+		setReady(&mb.Status.Conditions, mb.Generation, ReasonPolicyNotFound,
+			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", PolicyNameOf(&mb), mb.Namespace))
+		return ctrl.Result{}, nil
 	}
-	meta.SetStatusCondition(&mb.Status.Conditions, ready)
-	mb.Status.ObservedGeneration = mb.Generation
-	return ctrl.Result{}, nil
+	rules := protection.RulesFor(&policy)
+	domainHealth, domainMessage := r.domainHealth(ctx, &mb)
+
+	// 1. The state machine: the same in every mode.
+	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], now)
+	st := &mb.Status
+	st.Health, st.PauseCount, st.HealthySinceSent, st.ResumeRequest = d.State.Health, d.State.PauseCount, d.State.HealthySinceSent, d.State.ResumeRequest
+	st.PausedAt, st.ResumeAt = metaTime(d.State.PausedAt), metaTime(d.State.ResumeAt)
+	if d.StartWindow {
+		// The rolling window restarts. A merge patch writes only the ledger fields changed here; the
+		// receiver's writes are conditional on resourceVersion, so they re-read and re-apply on top.
+		tally.StartWindow(st)
+		tally.Refresh(st, rules.Pause.WithinSends)
+	}
+	if d.Transition != nil {
+		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
+		r.transitionEvent(&mb, rules.Mode, d.Transition)
+	} else if st.HealthReason == "" {
+		st.HealthReason, st.HealthMessage = ReasonHealthy, protection.Evidence(st, rules.Warning, "warning")
+	}
+
+	// 2. What the mode does with that state.
+	act := r.enforce(ctx, &mb, &policy, rules, domainHealth, domainMessage, now, func(ctx context.Context) error {
+		rv, err := r.saveSmartlead(ctx, before, &mb)
+		if err == nil {
+			savedVersion = rv
+		}
+		return err
+	})
+	setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, act)
+	if act.err != nil {
+		return ctrl.Result{}, act.err
+	}
+	result.RequeueAfter = d.RequeueAfter
+	if act.held != "" || act.unavailable != "" {
+		result.RequeueAfter = minPositive(result.RequeueAfter, holdRecheck)
+	}
+	return result, nil
 }
 
-// SetupWithManager registers the reconciler; it also runs for every Mailbox of a policy that changes.
-func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// action is the outcome of the Smartlead side of a reconcile.
+type action struct {
+	// want is true when Enforce wants the mailbox paused; reason says why.
+	want   bool
+	reason string
+	// held explains why a wanted pause was held back by the safety limit.
+	held string
+	// unavailable explains why Smartlead could not be called (no API key, ...).
+	unavailable string
+	// err is a failed Smartlead call.
+	err error
+}
+
+// enforce pauses or resumes the mailbox in Smartlead as the mode and state want.
+func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy,
+	rules protection.Rules, domainHealth bgv1.Health, domainMessage string, now time.Time, save func(context.Context) error) action {
+	var a action
+	a.want, a.reason = protection.WantPaused(rules.Mode, mb.Status.Health, domainHealth)
+	sl := &mb.Status.Smartlead
+	key := client.ObjectKeyFromObject(mb)
+	switch {
+	case a.want && sl.Paused:
+		sl.Reason = a.reason // e.g. its own pause ended while its domain is still paused
+		return a
+	case !a.want && !holdsPause(sl):
+		return a
+	case a.want && !holdsPause(sl):
+		// The check reserves a place under the limit; a failed pause gives it back below.
+		if ok, msg := r.safetyAllows(ctx, mb, rules); !ok {
+			a.held = msg
+			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != ReasonSafetyLimit {
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPauseHeld, "Pause",
+					"not paused in Smartlead: %s; a person must look", msg)
+			}
+			return a
+		}
+	}
+	sc, err := r.Smartlead.For(ctx, policy)
+	if err != nil {
+		if a.want && !holdsPause(sl) {
+			r.notePaused(key, false)
+		}
+		if errors.Is(err, ErrNoAPIKey) {
+			a.unavailable = err.Error()
+			return a
+		}
+		a.err = err
+		return a
+	}
+	e := &enforcer{sl: sc, mb: mb, now: now, save: save}
+	if a.want {
+		if a.err = e.pause(ctx, rules.PauseAction, a.reason); a.err == nil {
+			r.notePaused(key, true)
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
+				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(mb, a.reason, domainMessage))
+			if a.reason == protection.ReasonBounceThreshold && mb.Status.LastEventAt != nil {
+				timeToPause.Observe(r.now().Sub(mb.Status.LastEventAt.Time).Seconds())
+			}
+		}
+	} else {
+		if a.err = e.resume(ctx); a.err == nil {
+			r.notePaused(key, false)
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
+				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
+		}
+	}
+	if a.err != nil {
+		if a.want && !holdsPause(sl) {
+			r.notePaused(key, false)
+		}
+		r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(a.err.Error(), 512))
+	}
+	return a
+}
+
+// setMailboxConditions writes Warning, Paused, PauseRecommended and Ready from the mailbox's state. Messages
+// carry the evidence of the last transition, not live numbers, so they change only when the state does.
+func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.Health, domainMessage string, a action) {
+	st := &mb.Status
+	gen := mb.Generation
+	conds := &st.Conditions
+	if st.Health == bgv1.HealthWarning {
+		setCondition(conds, gen, bgv1.ConditionWarning, true, st.HealthReason, st.HealthMessage)
+	} else {
+		setCondition(conds, gen, bgv1.ConditionWarning, false, ReasonNotWarning, "health is "+string(st.Health))
+	}
+
+	would, why := protection.WouldPause(st.Health, domainHealth)
+	switch {
+	case st.Smartlead.Paused:
+		setCondition(conds, gen, bgv1.ConditionPaused, true, st.Smartlead.Reason, pauseEvidence(mb, st.Smartlead.Reason, domainMessage))
+	case a.held != "":
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSafetyLimit, "not paused in Smartlead: "+a.held)
+	case a.unavailable != "":
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadUnavailable, "cannot pause in Smartlead: "+a.unavailable)
+	case a.err != nil || (a.want && st.Smartlead.LastError != ""):
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadError,
+			fmt.Sprintf("Smartlead %s failed: %s", st.Smartlead.LastOperation, st.Smartlead.LastError))
+	case would && mode != bgv1.ModeEnforce:
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
+			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause it: %s", mode, pauseEvidence(mb, why, domainMessage)))
+	default:
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSending, "sending is not paused")
+	}
+
+	if mode == bgv1.ModeSuggest {
+		if would {
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, true, why, pauseEvidence(mb, why, domainMessage))
+		} else {
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, false, ReasonNotRecommended, "health is "+string(st.Health))
+		}
+	} else {
+		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
+	}
+
+	switch {
+	case a.unavailable != "":
+		setReady(conds, gen, ReasonSmartleadUnavailable, a.unavailable)
+	default:
+		setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+PolicyNameOf(mb)+", mode "+string(mode))
+	}
+}
+
+// pauseEvidence explains a pause: the mailbox's own evidence, or its domain's.
+func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
+	if reason == protection.ReasonDomainPaused {
+		msg := fmt.Sprintf("its domain %s is Paused", mb.Domain())
+		if domainMessage != "" {
+			msg += ": " + domainMessage
+		}
+		return msg
+	}
+	msg := mb.Status.HealthMessage
+	if mb.Status.ResumeAt != nil {
+		msg += "; cooldown until " + mb.Status.ResumeAt.UTC().Format(time.RFC3339)
+	} else if mb.Status.Health == bgv1.HealthPaused {
+		msg += "; recovery.automatic is false: set annotation " + bgv1.AnnotationResume + " to resume"
+	}
+	return msg
+}
+
+// transitionEvent records a health transition: Normal in Observe, Warning in Suggest and Enforce when the
+// mailbox gets worse (recoveries are always Normal).
+func (r *MailboxReconciler) transitionEvent(obj client.Object, mode bgv1.Mode, t *protection.Transition) {
+	r.Recorder.Eventf(obj, nil, transitionEventType(mode, t), t.Reason, "Transition", "%s -> %s: %s", t.From, t.To, t.Message)
+}
+
+func transitionEventType(mode bgv1.Mode, t *protection.Transition) string {
+	if mode != bgv1.ModeObserve && (t.To == bgv1.HealthWarning || t.To == bgv1.HealthPaused) {
+		return corev1.EventTypeWarning
+	}
+	return corev1.EventTypeNormal
+}
+
+// domainHealth returns the health and evidence of the mailbox's Domain object, if there is one.
+func (r *MailboxReconciler) domainHealth(ctx context.Context, mb *bgv1.Mailbox) (bgv1.Health, string) {
+	name := mb.Domain()
+	if name == "" {
+		return "", ""
+	}
+	var d bgv1.Domain
+	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d); err != nil {
+		return "", ""
+	}
+	return d.Status.Health, d.Status.HealthMessage
+}
+
+// safetyAllows applies the policy's safety limit to pausing one more mailbox and, when it allows it,
+// reserves the place (pausedRecently) under the same lock, so that concurrent reconciles cannot together
+// pause past the limit.
+func (r *MailboxReconciler) safetyAllows(ctx context.Context, mb *bgv1.Mailbox, rules protection.Rules) (bool, string) {
+	var list bgv1.MailboxList
+	if err := r.List(ctx, &list, client.InNamespace(mb.Namespace), client.MatchingFields{IndexMailboxPolicy: PolicyNameOf(mb)},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return false, "cannot count the policy's paused mailboxes: " + err.Error()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var paused int32
+	for i := range list.Items {
+		key := client.ObjectKeyFromObject(&list.Items[i])
+		if holdsPause(&list.Items[i].Status.Smartlead) || r.pausedRecently[key] {
+			paused++
+		}
+	}
+	key := client.ObjectKeyFromObject(mb)
+	if r.pausedRecently[key] {
+		paused-- // its own reservation
+	}
+	ok, msg := protection.SafetyAllows(rules, int32(len(list.Items)), paused)
+	if ok {
+		if r.pausedRecently == nil {
+			r.pausedRecently = map[types.NamespacedName]bool{}
+		}
+		r.pausedRecently[key] = true
+	}
+	return ok, msg
+}
+
+func (r *MailboxReconciler) notePaused(key types.NamespacedName, paused bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pausedRecently == nil {
+		r.pausedRecently = map[types.NamespacedName]bool{}
+	}
+	if paused {
+		r.pausedRecently[key] = true
+	} else {
+		delete(r.pausedRecently, key)
+	}
+}
+
+func (r *MailboxReconciler) forgetPaused(key types.NamespacedName) { r.notePaused(key, false) }
+
+// saveSmartlead writes status.smartlead alone, at once (merge patch, only what changed since the last
+// save), and marks it saved in before so that the reconcile's final patch does not repeat it. It returns
+// the mailbox's resourceVersion after the write.
+func (r *MailboxReconciler) saveSmartlead(ctx context.Context, before, mb *bgv1.Mailbox) (string, error) {
+	meta := metav1.ObjectMeta{Name: mb.Name, Namespace: mb.Namespace}
+	old := &bgv1.Mailbox{ObjectMeta: meta, Status: bgv1.MailboxStatus{Smartlead: *before.Status.Smartlead.DeepCopy()}}
+	cur := &bgv1.Mailbox{ObjectMeta: meta, Status: bgv1.MailboxStatus{Smartlead: *mb.Status.Smartlead.DeepCopy()}}
+	if err := patchStatus(ctx, r.Client, old, cur); err != nil {
+		return "", fmt.Errorf("recording the Smartlead outcome: %w", err)
+	}
+	before.Status.Smartlead = *mb.Status.Smartlead.DeepCopy()
+	return cur.ResourceVersion, nil
+}
+
+func (r *MailboxReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// SetupWithManager registers the reconciler. It runs on every change of a Mailbox (the receiver's tallies
+// included), when its policy's spec or readiness changes, and when its Domain's health changes.
+func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&bgv1.Mailbox{}).
-		Watches(&bgv1.ProtectionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesForPolicy)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
+		Watches(&bgv1.ProtectionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxPolicy)),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+				UpdateFunc: func(e event.UpdateEvent) bool {
+					return conditionStatus(e.ObjectOld.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady) !=
+						conditionStatus(e.ObjectNew.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady)
+				}}))).
+		Watches(&bgv1.Domain{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxDomain)),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				return e.ObjectOld.(*bgv1.Domain).Status.Health != e.ObjectNew.(*bgv1.Domain).Status.Health
+			}})).
 		Named("mailbox").
 		Complete(r)
 }
 
-func (r *MailboxReconciler) mailboxesForPolicy(ctx context.Context, o client.Object) []reconcile.Request {
-	var list bgv1.MailboxList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{IndexMailboxPolicy: o.GetName()}); err != nil {
+// mailboxesOf maps a policy or domain to the mailboxes that the field index relates to it by name.
+func (r *MailboxReconciler) mailboxesOf(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list bgv1.MailboxList
+		if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return reqs
+	}
+}
+
+// setCondition sets one condition; meta.SetStatusCondition keeps lastTransitionTime unless the status changes.
+func setCondition(conds *[]metav1.Condition, gen int64, typ string, status bool, reason, message string) {
+	s := metav1.ConditionFalse
+	if status {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(conds, metav1.Condition{Type: typ, Status: s, Reason: reason, Message: truncate(message, 32768),
+		ObservedGeneration: gen})
+}
+
+// setReady sets Ready False with a reason.
+func setReady(conds *[]metav1.Condition, gen int64, reason, message string) {
+	setCondition(conds, gen, bgv1.ConditionReady, false, reason, message)
+}
+
+func conditionStatus(conds []metav1.Condition, typ string) metav1.ConditionStatus {
+	if c := meta.FindStatusCondition(conds, typ); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
+func metaTime(t *time.Time) *metav1.Time {
+	if t == nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	return &metav1.Time{Time: *t}
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 {
+		return b
 	}
-	return reqs
+	return min(a, b)
 }

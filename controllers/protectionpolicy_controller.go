@@ -16,8 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
 )
 
 // Reasons of the ProtectionPolicy Ready condition.
@@ -30,6 +32,8 @@ const (
 // ProtectionPolicyReconciler keeps a policy's status: Ready (its Secrets are usable) and mailbox counts by health.
 type ProtectionPolicyReconciler struct {
 	client.Client
+	// Recorder emits Kubernetes Events.
+	Recorder recorder.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies,verbs=get;list;watch
@@ -58,8 +62,14 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	st := &policy.Status
 	st.Mailboxes, st.HealthyMailboxes, st.WarningMailboxes, st.PausedMailboxes, st.RecoveringMailboxes = 0, 0, 0, 0, 0
+	var held int32
+	heldMessage := ""
 	for i := range mailboxes.Items {
 		st.Mailboxes++
+		if c := meta.FindStatusCondition(mailboxes.Items[i].Status.Conditions, bgv1.ConditionPaused); c != nil && c.Reason == ReasonSafetyLimit {
+			held++
+			heldMessage = c.Message
+		}
 		switch mailboxes.Items[i].Status.Health {
 		case bgv1.HealthWarning:
 			st.WarningMailboxes++
@@ -91,6 +101,24 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
+	for health, n := range map[bgv1.Health]int32{bgv1.HealthHealthy: st.HealthyMailboxes, bgv1.HealthWarning: st.WarningMailboxes,
+		bgv1.HealthPaused: st.PausedMailboxes, bgv1.HealthRecovering: st.RecoveringMailboxes} {
+		mailboxesByHealth.WithLabelValues(policy.Namespace, policy.Name, string(health)).Set(float64(n))
+	}
+
+	// The safety short-circuit: mailboxes report a pause held back by the limit; the policy says so once.
+	if held > 0 {
+		msg := fmt.Sprintf("%d mailbox(es) not paused in Smartlead: %s. Find the cause (a broken payload format, a "+
+			"Smartlead incident, a real problem) and resume, or raise spec.safety.maxPausedPercent", held, heldMessage)
+		if conditionStatus(st.Conditions, bgv1.ConditionPausingAllowed) != metav1.ConditionFalse {
+			r.Recorder.Eventf(&policy, nil, corev1.EventTypeWarning, ReasonSafetyLimit, "Pause", "%s", msg)
+		}
+		setCondition(&st.Conditions, policy.Generation, bgv1.ConditionPausingAllowed, false, ReasonSafetyLimit, msg)
+	} else {
+		setCondition(&st.Conditions, policy.Generation, bgv1.ConditionPausingAllowed, true, "WithinLimit",
+			fmt.Sprintf("at most %d%% of the policy's mailboxes may be paused at once (from %d mailboxes)",
+				protection.RulesFor(&policy).MaxPausedPercent, protection.RulesFor(&policy).SafetyMinimum))
+	}
 	st.ObservedGeneration = policy.Generation
 	return ctrl.Result{}, nil
 }
@@ -123,7 +151,9 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(mb)}}}
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
-			return old.Status.Health != cur.Status.Health || PolicyNameOf(old) != PolicyNameOf(cur)
+			return old.Status.Health != cur.Status.Health || PolicyNameOf(old) != PolicyNameOf(cur) ||
+				(conditionReason(old.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit) !=
+					(conditionReason(cur.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit)
 		}})).
 		Named("protectionpolicy").
 		Complete(r)
@@ -140,4 +170,11 @@ func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o cl
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&policies.Items[i])})
 	}
 	return reqs
+}
+
+func conditionReason(conds []metav1.Condition, typ string) string {
+	if c := meta.FindStatusCondition(conds, typ); c != nil {
+		return c.Reason
+	}
+	return ""
 }

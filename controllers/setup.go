@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
@@ -20,6 +22,14 @@ type Options struct {
 	ReceiverMaxBody int64
 	// ReceiverBatchWindow is how long the receiver waits to group events into one status write; 0 disables batching.
 	ReceiverBatchWindow time.Duration
+	// MailboxConcurrency is how many mailboxes are reconciled (and called in Smartlead) at once.
+	MailboxConcurrency int
+	// Smartlead returns the Smartlead client of a policy; default: built from the policy's API key Secret.
+	Smartlead SmartleadProvider
+	// SmartleadOptions tune the default provider's clients (retries, backoff, timeout).
+	SmartleadOptions smartlead.Options
+	// Clock is the reconcilers' time source; default: the real clock.
+	Clock clock.PassiveClock
 }
 
 // BindFlags registers the options as command-line flags with their defaults.
@@ -29,6 +39,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.ReceiverMaxBody, "receiver-max-body", 1<<20, "Largest webhook body accepted, in bytes; larger ones get 413.")
 	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
 		"How long the receiver gathers events for one mailbox into one status write; 0 writes each event alone.")
+	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls of different mailboxes run in parallel).")
 }
 
 // Setup registers bounceguard's field indexes and reconcilers with the manager.
@@ -36,10 +47,18 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := RegisterIndexes(mgr); err != nil {
 		return fmt.Errorf("registering field indexes: %w", err)
 	}
-	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard")}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
 	}
-	if err := (&MailboxReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Smartlead == nil {
+		opts.Smartlead = &SecretSmartleadProvider{Reader: mgr.GetClient(), Limiters: &smartlead.Limiters{}, Options: opts.SmartleadOptions}
+	}
+	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
+		Clock: opts.Clock, Smartlead: opts.Smartlead}
+	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
 	if err := (&DomainReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

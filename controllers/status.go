@@ -3,12 +3,21 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// cacheWaitTimeout bounds how long a reconcile waits for the cache to show its own status write.
+const cacheWaitTimeout = 5 * time.Second
+
 // patchStatus writes the difference between before and obj to obj's status subresource as a merge
 // patch, and does nothing when there is none. Reconcilers call it once, deferred, per reconcile.
+//
+// When obj carries a resourceVersion, it then waits (briefly) until the cache has caught up with the
+// write, so that the next reconcile of the object does not decide again from the state before it: no
+// doubled Events, no repeated Smartlead call.
 func patchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
 	patch := client.MergeFrom(before)
 	data, err := patch.Data(obj)
@@ -21,5 +30,32 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	if err := c.Status().Patch(ctx, obj, patch); err != nil {
 		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
+	if before.GetResourceVersion() != "" {
+		waitForCache(ctx, c, obj)
+	}
 	return nil
+}
+
+// waitForCache polls c's cache until it holds obj at obj's resourceVersion or a later one.
+func waitForCache(ctx context.Context, c client.Client, obj client.Object) {
+	want := obj.GetResourceVersion()
+	cached := obj.DeepCopyObject().(client.Object)
+	deadline := time.Now().Add(cacheWaitTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), cached); err != nil || !olderVersion(cached.GetResourceVersion(), want) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// olderVersion reports whether resourceVersion a precedes b. Resource versions are etcd revisions; when
+// either does not parse as one, only equality is known.
+func olderVersion(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a != b
+	}
+	return x < y
 }

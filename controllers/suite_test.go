@@ -1,8 +1,12 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/bounceguard/bounceguard/controllers"
 	"github.com/bounceguard/bounceguard/internal/testenv"
+	"github.com/bounceguard/bounceguard/smartlead"
 )
 
 var (
@@ -19,15 +24,37 @@ var (
 	k8s    client.Client
 	ctx    context.Context
 	cancel context.CancelFunc
+	// logs captures everything the manager logs, to check that no secret reaches a log line.
+	logs = &syncBuffer{}
 )
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(10 * time.Second)
+	SetDefaultEventuallyPollingInterval(20 * time.Millisecond)
 	RunSpecs(t, "Controllers suite")
 }
 
 var _ = BeforeSuite(func() {
-	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, logs)), zap.UseDevMode(true)))
 	var err error
 	env, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
@@ -35,7 +62,8 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := env.NewManager()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: "0"})).To(Succeed())
+	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: "0",
+		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()

@@ -162,6 +162,13 @@ func (s *Server) Inject(f Fault) {
 	s.faults = append(s.faults, f)
 }
 
+// ClearFaults drops every queued fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 // SetLatency delays every answer by d.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()

@@ -1,0 +1,206 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/smartlead"
+)
+
+// SmartleadProvider returns the Smartlead client for a policy.
+type SmartleadProvider interface {
+	// For returns a client for the policy's Smartlead organization, or an error saying why there is none
+	// (the API key Secret or key is missing). The error never holds the key.
+	For(ctx context.Context, policy *bgv1.ProtectionPolicy) (smartlead.Client, error)
+}
+
+// SecretSmartleadProvider builds HTTP clients from the policy's baseURL and API key Secret. All clients of
+// one API key share one rate limiter.
+type SecretSmartleadProvider struct {
+	// Reader reads Secrets (the manager's cached client).
+	Reader client.Reader
+	// Limiters hands out the per-key rate limiters.
+	Limiters *smartlead.Limiters
+	// Options are passed to every client (Limiter and Observe are set by the provider).
+	Options smartlead.Options
+}
+
+// ErrNoAPIKey is returned by a SmartleadProvider when the policy has no usable API key.
+var ErrNoAPIKey = errors.New("no Smartlead API key")
+
+// For implements SmartleadProvider.
+func (p *SecretSmartleadProvider) For(ctx context.Context, policy *bgv1.ProtectionPolicy) (smartlead.Client, error) {
+	ref := policy.Spec.Smartlead.APIKeySecretRef
+	if ref == nil {
+		return nil, fmt.Errorf("%w: spec.smartlead.apiKeySecretRef is not set", ErrNoAPIKey)
+	}
+	var secret corev1.Secret
+	if err := p.Reader.Get(ctx, types.NamespacedName{Namespace: policy.Namespace, Name: ref.Name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%w: Secret %q not found", ErrNoAPIKey, ref.Name)
+		}
+		return nil, fmt.Errorf("reading Secret %q: %w", ref.Name, err)
+	}
+	key := string(secret.Data[ref.Key])
+	if key == "" {
+		return nil, fmt.Errorf("%w: Secret %q has no key %q", ErrNoAPIKey, ref.Name, ref.Key)
+	}
+	opts := p.Options
+	opts.Limiter = p.Limiters.For(key)
+	opts.Observe = observeSmartleadCall
+	return smartlead.New(policy.Spec.Smartlead.BaseURL, key, opts)
+}
+
+// Smartlead operations recorded in status.smartlead.lastOperation.
+const (
+	opResolve  = "ResolveAccount"
+	opSuspend  = "Suspend"
+	opRemove   = "RemoveFromCampaigns"
+	opRestore  = "RestoreCampaigns"
+	opUnsusp   = "Unsuspend"
+	opCampaign = "GetCampaigns"
+)
+
+// enforcer carries out the Smartlead side of one mailbox reconcile. Every step's outcome is written to
+// status.smartlead at once (save), before the next call, so a restart neither repeats a finished step
+// nor forgets one that started: campaigns are recorded before the first removal, and removals and
+// restores are idempotent in Smartlead.
+type enforcer struct {
+	sl   smartlead.Client
+	mb   *bgv1.Mailbox
+	now  time.Time
+	save func(ctx context.Context) error
+}
+
+// attempt records the outcome of one operation.
+func (e *enforcer) attempt(ctx context.Context, op string, err error) error {
+	st := &e.mb.Status.Smartlead
+	st.LastOperation = op
+	st.LastAttemptAt = &metav1.Time{Time: e.now}
+	st.LastError = ""
+	if err != nil {
+		st.LastError = truncate(err.Error(), 1024)
+	}
+	if serr := e.save(ctx); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
+// accountID returns the Smartlead account id: from the spec, from status, or resolved by email.
+func (e *enforcer) accountID(ctx context.Context) (int64, error) {
+	st := &e.mb.Status.Smartlead
+	if e.mb.Spec.SmartleadAccountID != nil {
+		st.AccountID = *e.mb.Spec.SmartleadAccountID
+		return st.AccountID, nil
+	}
+	if st.AccountID != 0 {
+		return st.AccountID, nil
+	}
+	id, err := e.sl.FindAccountID(ctx, e.mb.Spec.Email)
+	if err == nil {
+		st.AccountID = id
+	}
+	return id, e.attempt(ctx, opResolve, err)
+}
+
+// pause pauses the mailbox in Smartlead with the policy's action, resuming a half-done pause as it was begun.
+func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason string) error {
+	st := &e.mb.Status.Smartlead
+	id, err := e.accountID(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Action == "" {
+		st.Action = action
+		if action == bgv1.PauseActionRemoveFromCampaigns {
+			ids, err := e.sl.Campaigns(ctx, id)
+			st.RemovedCampaignIDs = ids
+			if err != nil {
+				st.Action = ""
+				return e.attempt(ctx, opCampaign, err)
+			}
+		}
+		if err := e.attempt(ctx, "Begin"+string(st.Action), nil); err != nil {
+			return err
+		}
+	}
+	if st.Action == bgv1.PauseActionRemoveFromCampaigns {
+		for _, cid := range slices.Clone(st.RemovedCampaignIDs) {
+			err := e.sl.RemoveFromCampaign(ctx, cid, id)
+			if errors.Is(err, smartlead.ErrLastAccount) {
+				// Not removed, so not to be restored; the account is suspended below instead.
+				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
+				st.RefusedCampaignIDs = append(st.RefusedCampaignIDs, cid)
+				err = nil
+			}
+			if err := e.attempt(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err); err != nil {
+				return err
+			}
+		}
+	}
+	if (st.Action == bgv1.PauseActionSuspend || len(st.RefusedCampaignIDs) > 0) && !st.Suspended {
+		err := e.sl.Suspend(ctx, id)
+		st.Suspended = err == nil
+		if err := e.attempt(ctx, opSuspend, err); err != nil {
+			return err
+		}
+	}
+	st.Paused, st.Reason = true, reason
+	st.PausedAt = &metav1.Time{Time: e.now}
+	return e.attempt(ctx, string(st.Action), nil)
+}
+
+// resume undoes exactly what pause did: restores the campaigns it removed and unsuspends what it suspended.
+func (e *enforcer) resume(ctx context.Context) error {
+	st := &e.mb.Status.Smartlead
+	id := st.AccountID
+	if id == 0 && (st.Suspended || len(st.RemovedCampaignIDs) > 0) {
+		var err error
+		if id, err = e.accountID(ctx); err != nil {
+			return err
+		}
+	}
+	for len(st.RemovedCampaignIDs) > 0 {
+		cid := st.RemovedCampaignIDs[0]
+		err := e.sl.AddToCampaign(ctx, cid, id)
+		if err == nil {
+			st.RemovedCampaignIDs = st.RemovedCampaignIDs[1:]
+		}
+		if err := e.attempt(ctx, opRestore+" "+strconv.FormatInt(cid, 10), err); err != nil {
+			return err
+		}
+	}
+	if st.Suspended {
+		err := e.sl.Unsuspend(ctx, id)
+		st.Suspended = err != nil
+		if err := e.attempt(ctx, opUnsusp, err); err != nil {
+			return err
+		}
+	}
+	st.Paused, st.Reason, st.Action, st.PausedAt, st.RemovedCampaignIDs, st.RefusedCampaignIDs = false, "", "", nil, nil, nil
+	return e.attempt(ctx, "Resume", nil)
+}
+
+// holdsPause reports whether bounceguard has paused (or begun pausing) the mailbox in Smartlead.
+func holdsPause(st *bgv1.SmartleadState) bool {
+	return st.Paused || st.Action != "" || st.Suspended || len(st.RemovedCampaignIDs) > 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
