@@ -419,7 +419,7 @@ var _ = Describe("Mailbox protection", func() {
 		for i := range calls {
 			for j := i; j < len(calls); j++ {
 				allowed := 10 + 5*calls[j].At.Sub(calls[i].At).Seconds() + 1 // +1: clock granularity
-				Expect(float64(j - i + 1)).To(BeNumerically("<=", allowed), "calls %d..%d", i, j)
+				Expect(float64(j-i+1)).To(BeNumerically("<=", allowed), "calls %d..%d", i, j)
 			}
 		}
 		Expect(calls[n-1].At.Sub(calls[0].At)).To(BeNumerically(">=", 1800*time.Millisecond),

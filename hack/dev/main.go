@@ -11,11 +11,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -26,26 +31,30 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
 	"github.com/bounceguard/bounceguard/internal/testenv"
+	"github.com/bounceguard/bounceguard/smartlead/standin"
 )
 
 func main() {
 	var opts controllers.Options
 	stateDir := flag.String("state-dir", filepath.Join(os.TempDir(), "bounceguard-dev"), "Where the kubeconfig is written.")
 	samples := flag.String("samples", filepath.Join(testenv.RepoRoot(), "config", "samples"), "Directory of manifests applied at start ('' for none).")
+	standinAddr := flag.String("smartlead-standin-address", "127.0.0.1:8090", "Where the stand-in Smartlead API listens; every policy's baseURL is pointed at it ('' to leave policies alone).")
+	standinKey := flag.String("smartlead-standin-api-key", "replace-with-your-smartlead-api-key", "The API key the stand-in accepts (the samples' Secret holds this one).")
 	opts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if err := run(*stateDir, *samples, opts); err != nil {
+	if err := run(*stateDir, *samples, *standinAddr, *standinKey, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(stateDir, samples string, opts controllers.Options) error {
+func run(stateDir, samples, standinAddr, standinKey string, opts controllers.Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -81,6 +90,13 @@ func run(stateDir, samples string, opts controllers.Options) error {
 		}
 	}
 
+	standinURL := "(not started)"
+	if standinAddr != "" {
+		if standinURL, err = startStandin(ctx, env.Client, standinAddr, standinKey); err != nil {
+			return fmt.Errorf("starting the stand-in Smartlead: %w", err)
+		}
+	}
+
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: ":8080"},
@@ -103,12 +119,58 @@ bounceguard is running on an embedded control plane.
   kubectl get protectionpolicies,mailboxes,domains -A
 
   webhook URL:  http://localhost%s/webhooks/smartlead
+  gate:         http://localhost%s/v1/gate?mailbox=alice@acme.com
   metrics:      http://localhost:8080/metrics
+  Smartlead:    %s (stand-in; calls at /_standin/calls, state at /_standin/state)
 
 Press Ctrl-C to stop.
 
-`, kubeconfigPath, opts.ReceiverBindAddress)
+`, kubeconfigPath, opts.ReceiverBindAddress, opts.ReceiverBindAddress, standinURL)
 	return mgr.Start(ctx)
+}
+
+// startStandin serves the stand-in Smartlead API, seeded with an account for every Mailbox in the cluster,
+// and points every ProtectionPolicy's baseURL at it. It returns the API's URL.
+func startStandin(ctx context.Context, c client.Client, addr, apiKey string) (string, error) {
+	sl := standin.New(apiKey, "/api/v1")
+	var mailboxes bgv1.MailboxList
+	if err := c.List(ctx, &mailboxes); err != nil {
+		return "", err
+	}
+	var seed []string
+	for _, mb := range mailboxes.Items {
+		entry := mb.Spec.Email
+		if mb.Spec.SmartleadAccountID != nil {
+			entry += "=" + strconv.FormatInt(*mb.Spec.SmartleadAccountID, 10)
+		}
+		seed = append(seed, entry)
+	}
+	if err := sl.Seed(strings.Join(seed, ",")); err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: sl, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	url := "http://" + ln.Addr().String() + "/api/v1"
+
+	var policies bgv1.ProtectionPolicyList
+	if err := c.List(ctx, &policies); err != nil {
+		return "", err
+	}
+	for i := range policies.Items {
+		p := &policies.Items[i]
+		before := p.DeepCopy()
+		p.Spec.Smartlead.BaseURL = url
+		if err := c.Patch(ctx, p, client.MergeFrom(before)); err != nil {
+			return "", fmt.Errorf("pointing policy %s/%s at the stand-in: %w", p.Namespace, p.Name, err)
+		}
+		fmt.Printf("  policy %s/%s now calls the stand-in Smartlead at %s\n", p.Namespace, p.Name, url)
+	}
+	return url, nil
 }
 
 // applyDir creates (or leaves alone, when present) every object of the YAML files directly in dir, in

@@ -6,6 +6,7 @@ package standin
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -94,6 +95,44 @@ func (s *Server) AddAccount(email string) int64 {
 	return s.nextID
 }
 
+// PutAccount creates (or replaces) an email account with a chosen id.
+func (s *Server) PutAccount(id int64, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts[id] = &Account{ID: id, FromEmail: strings.ToLower(email)}
+	s.nextID = max(s.nextID, id)
+}
+
+// Seed creates accounts from a comma-separated list of "email" or "email=id" entries, and one ACTIVE
+// campaign holding all of them (so that RemoveFromCampaigns has something to remove).
+func (s *Server) Seed(list string) error {
+	var ids []int64
+	for _, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		email, idText, hasID := strings.Cut(entry, "=")
+		if !strings.Contains(email, "@") {
+			return fmt.Errorf("seed entry %q: want email or email=id", entry)
+		}
+		if !hasID {
+			ids = append(ids, s.AddAccount(email))
+			continue
+		}
+		id, err := strconv.ParseInt(idText, 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("seed entry %q: the id must be a positive integer", entry)
+		}
+		s.PutAccount(id, email)
+		ids = append(ids, id)
+	}
+	if len(ids) > 0 {
+		s.AddCampaign("ACTIVE", ids...)
+	}
+	return nil
+}
+
 // AddCampaign creates a campaign with a status (ACTIVE, PAUSED, DRAFTED, ...) and sending accounts.
 func (s *Server) AddCampaign(status string, accountIDs ...int64) int64 {
 	s.mu.Lock()
@@ -176,8 +215,29 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Besides the API, GET /_standin/calls lists the recorded calls and
+// GET /_standin/state the accounts and campaigns, for people trying bounceguard locally.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_standin/calls":
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Calls())
+		return
+	case "/_standin/state":
+		s.mu.Lock()
+		state := struct {
+			Accounts  []*Account  `json:"accounts"`
+			Campaigns []*Campaign `json:"campaigns"`
+		}{Campaigns: s.sortedCampaigns()}
+		for _, a := range s.accounts {
+			state.Accounts = append(state.Accounts, a)
+		}
+		slices.SortFunc(state.Accounts, func(a, b *Account) int { return int(a.ID - b.ID) })
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(state)
+		s.mu.Unlock()
+		return
+	}
 	at := time.Now()
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	q := r.URL.Query()
