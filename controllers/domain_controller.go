@@ -2,19 +2,38 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
 )
 
-// DomainReconciler keeps a Domain's status.
+// DomainReconciler aggregates a Domain's mailboxes, runs the domain state machine and, by its health,
+// drives the cascade: the Mailbox reconciler pauses every mailbox of a Paused domain in Enforce mode.
 type DomainReconciler struct {
 	client.Client
+	// Recorder emits Kubernetes Events.
+	Recorder recorder.EventRecorder
+	// Clock is the time source; default the real clock.
+	Clock clock.PassiveClock
 }
 
-// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=bounceguard.io,resources=domains/status,verbs=get;update;patch
 
 // Reconcile implements reconcile.Reconciler.
@@ -23,17 +42,171 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	var mailboxes bgv1.MailboxList
+	if err := r.List(ctx, &mailboxes, client.InNamespace(d.Namespace), client.MatchingFields{IndexMailboxDomain: d.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the domain's mailboxes: %w", err)
+	}
+	if len(mailboxes.Items) == 0 && d.Labels[bgv1.LabelManagedBy] == bgv1.ManagedByValue && d.DeletionTimestamp == nil {
+		// bounceguard created it for its mailboxes and none is left. One a person created is never deleted.
+		err := r.Delete(ctx, &d, client.Preconditions{UID: &d.UID, ResourceVersion: &d.ResourceVersion})
+		return ctrl.Result{}, client.IgnoreNotFound(ignoreConflict(err))
+	}
+
 	before := d.DeepCopy()
 	defer func() {
 		if perr := patchStatus(ctx, r.Client, before, &d); perr != nil && err == nil {
 			err = perr
 		}
 	}()
-	d.Status.ObservedGeneration = d.Generation
-	return ctrl.Result{}, nil
+	st := &d.Status
+	st.ObservedGeneration = d.Generation
+	st.Mailboxes, st.UnhealthyMailboxes, st.PausedMailboxes = 0, 0, 0
+	for i := range mailboxes.Items {
+		mb := &mailboxes.Items[i]
+		st.Mailboxes++
+		if protection.Unhealthy(mb.Status.Health) {
+			st.UnhealthyMailboxes++
+		}
+		if mb.Status.Health == bgv1.HealthPaused || mb.Status.Smartlead.Paused {
+			st.PausedMailboxes++
+		}
+	}
+	st.UnhealthyPercent = protection.Percent(st.UnhealthyMailboxes, st.Mailboxes)
+
+	var policy bgv1.ProtectionPolicy
+	policyName := or(d.Spec.PolicyRef.Name, DefaultPolicyName)
+	if err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: policyName}, &policy); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("reading the domain's policy: %w", err)
+		}
+		setReady(&st.Conditions, d.Generation, ReasonPolicyNotFound,
+			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", policyName, d.Namespace))
+		return ctrl.Result{}, nil
+	}
+	rules := protection.RulesFor(&policy)
+	now := time.Now()
+	if r.Clock != nil {
+		now = r.Clock.Now()
+	}
+	dec := protection.DecideDomain(rules, st, st.Mailboxes, st.UnhealthyMailboxes, d.Annotations[bgv1.AnnotationResume], now)
+	st.Health, st.PauseCount, st.UnhealthyAtRecovery, st.ResumeRequest = dec.State.Health, dec.State.PauseCount,
+		dec.State.UnhealthyAtRecovery, dec.State.ResumeRequest
+	st.PausedAt, st.ResumeAt, st.HealthySince = metaTime(dec.State.PausedAt), metaTime(dec.State.ResumeAt), metaTime(dec.State.HealthySince)
+	if dec.Transition != nil {
+		st.HealthReason, st.HealthMessage = dec.Transition.Reason, dec.Transition.Message
+		r.Recorder.Eventf(&d, nil, transitionEventType(rules.Mode, dec.Transition), dec.Transition.Reason, "Transition",
+			"%s -> %s: %s", dec.Transition.From, dec.Transition.To, dec.Transition.Message)
+	} else if st.HealthReason == "" {
+		_, msg := protection.DomainLevel(rules, st.Mailboxes, st.UnhealthyMailboxes)
+		st.HealthReason, st.HealthMessage = ReasonHealthy, msg
+	}
+	setDomainConditions(&d, rules)
+	return ctrl.Result{RequeueAfter: dec.RequeueAfter}, nil
 }
 
-// SetupWithManager registers the reconciler.
+// setDomainConditions writes Warning, Paused, PauseRecommended and Ready. Paused is True only in Enforce,
+// where the mailboxes are actually paused; its message carries the evidence of the transition.
+func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
+	st, gen, conds := &d.Status, d.Generation, &d.Status.Conditions
+	if st.Health == bgv1.HealthWarning {
+		setCondition(conds, gen, bgv1.ConditionWarning, true, st.HealthReason, st.HealthMessage)
+	} else {
+		setCondition(conds, gen, bgv1.ConditionWarning, false, ReasonNotWarning, "health is "+string(st.Health))
+	}
+	paused := st.Health == bgv1.HealthPaused
+	evidence := st.HealthMessage
+	if st.ResumeAt != nil {
+		evidence += "; cooldown until " + st.ResumeAt.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case paused && rules.Mode == bgv1.ModeEnforce:
+		setCondition(conds, gen, bgv1.ConditionPaused, true, protection.ReasonDomainThreshold,
+			evidence+"; every mailbox of the domain is paused in Smartlead")
+	case paused:
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
+			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause the domain: %s", rules.Mode, evidence))
+	default:
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSending, "sending is not paused")
+	}
+	if rules.Mode == bgv1.ModeSuggest {
+		if paused {
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, true, protection.ReasonDomainThreshold, evidence)
+		} else {
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, false, ReasonNotRecommended, "health is "+string(st.Health))
+		}
+	} else {
+		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
+	}
+	setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady,
+		fmt.Sprintf("governed by ProtectionPolicy %s, mode %s", or(d.Spec.PolicyRef.Name, DefaultPolicyName), rules.Mode))
+}
+
+// SetupWithManager registers the reconciler. It runs when a mailbox of the domain appears, goes, or
+// changes its own health or its pause, and when the domain's policy changes.
 func (r *DomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&bgv1.Domain{}).Named("domain").Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&bgv1.Domain{}).
+		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			mb := o.(*bgv1.Mailbox)
+			if mb.Domain() == "" {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: mb.Domain()}}}
+		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
+			return old.Status.Health != cur.Status.Health || old.Status.Smartlead.Paused != cur.Status.Smartlead.Paused
+		}})).
+		Watches(&bgv1.ProtectionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.domainsOfPolicy),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("domain").
+		Complete(r)
+}
+
+func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	var list bgv1.DomainList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexDomainPolicy: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// ensureDomain creates the Domain of a mailbox when there is none, labelled as bounceguard's own.
+func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) error {
+	name := mb.Domain()
+	if name == "" {
+		return nil
+	}
+	var d bgv1.Domain
+	err := c.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d)
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	d = bgv1.Domain{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: mb.Namespace,
+			Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
+		Spec: bgv1.DomainSpec{PolicyRef: bgv1.LocalPolicyReference{Name: PolicyNameOf(mb)}},
+	}
+	if err := c.Create(ctx, &d); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating Domain %q: %w", name, err)
+	}
+	return nil
+}
+
+func ignoreConflict(err error) error {
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

@@ -17,6 +17,8 @@ const (
 	IndexMailboxPolicy = "spec.policyRef.name"
 	// IndexMailboxDomain indexes Mailboxes by the domain part of spec.email.
 	IndexMailboxDomain = "domain"
+	// IndexDomainPolicy indexes Domains by spec.policyRef.name.
+	IndexDomainPolicy = "spec.policyRef.name"
 	// IndexPolicySecret indexes ProtectionPolicies by the names of the Secrets they reference.
 	IndexPolicySecret = "secretRefs"
 )
@@ -45,6 +47,9 @@ func RegisterIndexes(mgr ctrl.Manager) error {
 				return []string{d}
 			}
 			return nil
+		}},
+		{Object: &bgv1.Domain{}, Field: IndexDomainPolicy, Extract: func(o client.Object) []string {
+			return []string{or(o.(*bgv1.Domain).Spec.PolicyRef.Name, DefaultPolicyName)}
 		}},
 		{Object: &bgv1.ProtectionPolicy{}, Field: IndexPolicySecret, Extract: func(o client.Object) []string {
 			return policySecretNames(o.(*bgv1.ProtectionPolicy))

@@ -34,7 +34,7 @@ const (
 	ReasonSmartleadUnavailable = "SmartleadUnavailable"
 	ReasonSmartleadError       = "SmartleadError"
 	ReasonNotEnforced          = "NotEnforced"
-	ReasonSafetyLimit          = "SafetyLimit"
+	ReasonSafetyLimit          = protection.ReasonSafetyLimit
 	ReasonSending              = "Sending"
 	ReasonNotWarning           = "NotWarning"
 	ReasonNotRecommended       = "NotRecommended"
@@ -106,7 +106,13 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
+	if err := ensureDomain(ctx, r.Client, &mb); err != nil {
+		return ctrl.Result{}, err
+	}
 	domainHealth, domainMessage := r.domainHealth(ctx, &mb)
+	if st := &mb.Status; st.Window == "" {
+		tally.Refresh(st, rules.Pause.WithinSends) // a new mailbox shows 0/100 before its first event
+	}
 
 	// 1. The state machine: the same in every mode.
 	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], now)

@@ -61,7 +61,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
-	if err := (&DomainReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Domain controller: %w", err)
 	}
 	if opts.ReceiverBindAddress == "" || opts.ReceiverBindAddress == "0" {

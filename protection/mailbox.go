@@ -22,6 +22,8 @@ const (
 	ReasonDomainPaused     = "DomainPaused"
 	ReasonDomainThreshold  = "UnhealthyMailboxes"
 	ReasonDomainRecovered  = "MailboxesRecovered"
+	// ReasonSafetyLimit is the Paused condition's reason when the policy's safety limit held a pause back.
+	ReasonSafetyLimit = "SafetyLimit"
 )
 
 // Transition is a change of health with its evidence.

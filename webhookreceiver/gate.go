@@ -7,11 +7,11 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
 )
 
 // GateAnswer is the execution gate's answer: may this mailbox send now?
@@ -82,38 +82,33 @@ func (s *Server) gate(ctx context.Context, email, namespace string) (*GateAnswer
 	return Decide(mode, mb, domain), http.StatusOK, ""
 }
 
-// Decide is the gate's rule: in Enforce, a Paused mailbox or domain may not send; in Observe and Suggest
-// every mailbox may send, and the reasons say what Enforce would look at.
+// Decide is the gate's rule (SPEC §3), over the mailbox and its domain as the cache holds them:
+//   - every entity that is not Healthy is listed in the reasons, with the evidence for its health;
+//   - Observe and Suggest always allow (the reasons say why Enforce would not);
+//   - Enforce blocks a mailbox whose own health is Paused or whose domain is Paused, unless the policy's
+//     safety limit held that pause back (then it is not paused in Smartlead either).
 func Decide(mode bgv1.Mode, mb *bgv1.Mailbox, domain *bgv1.Domain) *GateAnswer {
 	a := &GateAnswer{Allowed: true, Mode: mode, Reasons: []GateReason{}}
-	if h := mb.Status.Health; h != "" && h != bgv1.HealthHealthy {
-		a.Reasons = append(a.Reasons, GateReason{Entity: "mailbox", Name: mb.Name, Health: h,
-			Message: evidence(mb.Status.Conditions, mb.Status.Window)})
-		if mode == bgv1.ModeEnforce && h == bgv1.HealthPaused {
-			a.Allowed = false
+	own := mb.Status.Health
+	if own != "" && own != bgv1.HealthHealthy {
+		a.Reasons = append(a.Reasons, GateReason{Entity: "mailbox", Name: mb.Name, Health: own, Message: mb.Status.HealthMessage})
+	}
+	var domainHealth bgv1.Health
+	if domain != nil {
+		domainHealth = domain.Status.Health
+		if domainHealth != "" && domainHealth != bgv1.HealthHealthy {
+			a.Reasons = append(a.Reasons, GateReason{Entity: "domain", Name: domain.Name, Health: domainHealth,
+				Message: domain.Status.HealthMessage})
 		}
 	}
-	if domain != nil {
-		if h := domain.Status.Health; h != "" && h != bgv1.HealthHealthy {
-			a.Reasons = append(a.Reasons, GateReason{Entity: "domain", Name: domain.Name, Health: h,
-				Message: evidence(domain.Status.Conditions, "")})
-			if mode == bgv1.ModeEnforce && h == bgv1.HealthPaused {
-				a.Allowed = false
-			}
-		}
+	if would, _ := protection.WouldPause(own, domainHealth); would && mode == bgv1.ModeEnforce && !heldBySafety(mb) {
+		a.Allowed = false
 	}
 	return a
 }
 
-// evidence returns the most telling condition message of an entity.
-func evidence(conds []metav1.Condition, window string) string {
-	for _, t := range []string{bgv1.ConditionPaused, bgv1.ConditionPauseRecommended, bgv1.ConditionWarning} {
-		if c := meta.FindStatusCondition(conds, t); c != nil && c.Message != "" {
-			return c.Message
-		}
-	}
-	if window != "" {
-		return "window " + window
-	}
-	return ""
+// heldBySafety reports whether the policy's safety limit kept this mailbox from being paused.
+func heldBySafety(mb *bgv1.Mailbox) bool {
+	c := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused)
+	return c != nil && c.Reason == protection.ReasonSafetyLimit && !mb.Status.Smartlead.Paused
 }
