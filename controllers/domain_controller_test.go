@@ -167,7 +167,7 @@ var _ = Describe("Domains", func() {
 
 		countSuspended := func() int { return len(slices.DeleteFunc(f.suspended(ids), func(b bool) bool { return !b })) }
 		Eventually(countSuspended).Should(Equal(5))
-		Consistently(countSuspended).WithTimeout(2 * time.Second).Should(Equal(5), "never more than 50% of 10")
+		Consistently(countSuspended).WithTimeout(2*time.Second).Should(Equal(5), "never more than 50% of 10")
 		held := 0
 		for _, mb := range mbs[:7] {
 			c := condition(mb, bgv1.ConditionPaused)(Default)
