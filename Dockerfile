@@ -11,6 +11,8 @@ COPY controllers/ controllers/
 COPY webhookreceiver/ webhookreceiver/
 COPY internal/ internal/
 COPY tally/ tally/
+COPY protection/ protection/
+COPY smartlead/ smartlead/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o manager .
 
 FROM gcr.io/distroless/static:nonroot

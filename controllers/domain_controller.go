@@ -164,15 +164,7 @@ func (r *DomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
-	var list bgv1.DomainList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{IndexDomainPolicy: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+	return requestsFor(ctx, r.Client, &bgv1.DomainList{}, IndexDomainPolicy, o)
 }
 
 // ensureDomain creates the Domain of a mailbox when there is none, labelled as bounceguard's own.

@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
@@ -72,4 +74,23 @@ func policySecretNames(p *bgv1.ProtectionPolicy) []string {
 		}
 	}
 	return names
+}
+
+// requestsFor lists the objects of list's type in o's namespace whose index field equals o's name, as
+// reconcile requests: the mapping from a policy or domain to what refers to it.
+func requestsFor(ctx context.Context, c client.Reader, list client.ObjectList, index string, o client.Object) []reconcile.Request {
+	if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
+		return nil
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(items))
+	for _, item := range items {
+		if obj, ok := item.(client.Object); ok {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+		}
+	}
+	return reqs
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -25,6 +26,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/tally"
 )
 
@@ -70,6 +72,7 @@ type MailboxReconciler struct {
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;update;patch
 
 // Reconcile implements reconcile.Reconciler.
@@ -94,6 +97,12 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 	}()
 	now := r.now()
+	if !mb.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, &mb, now, func(ctx context.Context) error {
+			_, err := r.saveSmartlead(ctx, before, &mb)
+			return err
+		})
+	}
 	mb.Status.ObservedGeneration = mb.Generation
 
 	var policy bgv1.ProtectionPolicy
@@ -202,7 +211,11 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	}
 	e := &enforcer{sl: sc, mb: mb, now: now, save: save}
 	if a.want {
-		if a.err = e.pause(ctx, rules.PauseAction, a.reason); a.err == nil {
+		// The finalizer lets a deleted Mailbox be resumed in Smartlead first (see finalize).
+		if a.err = r.setFinalizer(ctx, mb, true); a.err == nil {
+			a.err = e.pause(ctx, rules.PauseAction, a.reason)
+		}
+		if a.err == nil {
 			r.notePaused(key, true)
 			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
 				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(mb, a.reason, domainMessage))
@@ -212,6 +225,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		}
 	} else {
 		if a.err = e.resume(ctx); a.err == nil {
+			a.err = r.setFinalizer(ctx, mb, false)
 			r.notePaused(key, false)
 			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
 				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
@@ -224,6 +238,63 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(a.err.Error(), 512))
 	}
 	return a
+}
+
+// FinalizerSmartlead is on a Mailbox while bounceguard holds it paused in Smartlead, so that deleting the
+// Mailbox first resumes the account instead of leaving it paused with nobody keeping track.
+const FinalizerSmartlead = "bounceguard.io/smartlead-pause"
+
+// finalize resumes in Smartlead a deleted mailbox that bounceguard paused, then lets it go. When that
+// cannot be done at all (its policy or API key is gone) it says so in a Warning Event and lets it go
+// anyway: a deletion must not hang on a missing Secret. A failing call is retried.
+func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now time.Time, save func(context.Context) error) error {
+	if !controllerutil.ContainsFinalizer(mb, FinalizerSmartlead) {
+		return nil
+	}
+	if holdsPause(&mb.Status.Smartlead) {
+		var policy bgv1.ProtectionPolicy
+		err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(mb)}, &policy)
+		var sc smartlead.Client
+		if err == nil {
+			sc, err = r.Smartlead.For(ctx, &policy)
+		}
+		switch {
+		case err == nil:
+			if err := (&enforcer{sl: sc, mb: mb, now: now, save: save}).resume(ctx); err != nil {
+				return err
+			}
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
+				"resumed in Smartlead (account %d) before the Mailbox is deleted", mb.Status.Smartlead.AccountID)
+		case apierrors.IsNotFound(err) || errors.Is(err, ErrNoAPIKey):
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, "Resume",
+				"deleted while paused in Smartlead (account %d), and it cannot be resumed: %s; resume it in Smartlead by hand",
+				mb.Status.Smartlead.AccountID, err.Error())
+		default:
+			return err
+		}
+	}
+	r.forgetPaused(client.ObjectKeyFromObject(mb))
+	return r.setFinalizer(ctx, mb, false)
+}
+
+// setFinalizer adds or removes FinalizerSmartlead with a metadata patch of a copy, so that the status this
+// reconcile is computing is not replaced by the server's answer.
+func (r *MailboxReconciler) setFinalizer(ctx context.Context, mb *bgv1.Mailbox, present bool) error {
+	if controllerutil.ContainsFinalizer(mb, FinalizerSmartlead) == present {
+		return nil
+	}
+	cp := mb.DeepCopy()
+	patch := client.MergeFrom(cp.DeepCopy())
+	if present {
+		controllerutil.AddFinalizer(cp, FinalizerSmartlead)
+	} else {
+		controllerutil.RemoveFinalizer(cp, FinalizerSmartlead)
+	}
+	if err := r.Patch(ctx, cp, patch); err != nil {
+		return fmt.Errorf("updating the finalizer: %w", err)
+	}
+	mb.Finalizers = cp.Finalizers
+	return nil
 }
 
 // setMailboxConditions writes Warning, Paused, PauseRecommended and Ready from the mailbox's state. Messages
@@ -409,15 +480,7 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 // mailboxesOf maps a policy or domain to the mailboxes that the field index relates to it by name.
 func (r *MailboxReconciler) mailboxesOf(index string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list bgv1.MailboxList
-		if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for i := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-		return reqs
+		return requestsFor(ctx, r.Client, &bgv1.MailboxList{}, index, o)
 	}
 }
 

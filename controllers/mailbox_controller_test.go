@@ -12,11 +12,13 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/smartlead/standin"
@@ -89,6 +91,25 @@ func campaign(f *fixture, id int64) standin.Campaign {
 	c, ok := f.sl.Campaign(id)
 	Expect(ok).To(BeTrue(), "campaign %d", id)
 	return c
+}
+
+// patchCount reads bounceguard_reconciler_status_patches_total for a kind.
+func patchCount(kind string) float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "bounceguard_reconciler_status_patches_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 var eventSeq atomic.Int64
@@ -342,6 +363,39 @@ var _ = Describe("Mailbox protection", func() {
 		Expect(f.sl.CallStrings()).To(Equal([]string{
 			fmt.Sprintf("PUT /email-accounts/suspend/%d", id),
 			fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id),
+			fmt.Sprintf("PUT /email-accounts/suspend/%d", id),
+			fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id),
+		}))
+	})
+
+	It("does not write status for events that change no decision (no write storm)", func() {
+		f := newFixture(bgv1.ModeSuggest)
+		mb := f.mailbox("kate@acme.com", 0)
+		record(mb, 10, 1)
+		Eventually(func() string { _ = k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb); return mb.Status.Window }).Should(Equal("1/100"))
+		time.Sleep(300 * time.Millisecond) // let the controllers settle on the new mailbox and domain
+		writes := patchCount("Mailbox")
+		for i := 0; i < 20; i++ {
+			record(mb, 1, 0)
+		}
+		Consistently(func() float64 { return patchCount("Mailbox") - writes }).WithTimeout(time.Second).Should(BeZero())
+		record(mb, 0, 2) // 3 bounces in the last 60 sends: a decision changes, one write
+		Eventually(health(mb)).Should(Equal(bgv1.HealthWarning))
+		Consistently(func() float64 { return patchCount("Mailbox") - writes }).WithTimeout(time.Second).Should(BeNumerically("<=", 2))
+	})
+
+	It("deleting a mailbox that Enforce paused resumes it in Smartlead first", func() {
+		f := newFixture(bgv1.ModeEnforce)
+		id := f.sl.AddAccount("jack@acme.com")
+		mb := f.mailbox("jack@acme.com", id)
+		Expect(mb.Finalizers).To(BeEmpty(), "no finalizer while nothing is paused")
+		record(mb, 100, 5)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(mb.Finalizers).To(ContainElement("bounceguard.io/smartlead-pause"))
+		Expect(k8s.Delete(ctx, mb)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb)) }).Should(BeTrue())
+		Expect(account(f, id).Suspended).To(BeFalse())
+		Expect(f.sl.CallStrings()).To(Equal([]string{
 			fmt.Sprintf("PUT /email-accounts/suspend/%d", id),
 			fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id),
 		}))

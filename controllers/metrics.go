@@ -17,6 +17,10 @@ var (
 		Help:    "Time from the webhook event that crossed a mailbox's pause threshold (its lastEventAt) to the successful pause in Smartlead.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 	})
+	statusPatches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bounceguard_reconciler_status_patches_total",
+		Help: "Status patches written by the reconcilers, by kind (a reconcile that changes nothing writes none).",
+	}, []string{"kind"})
 	mailboxesByHealth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bounceguard_mailboxes",
 		Help: "Mailboxes governed by each ProtectionPolicy, by health.",
@@ -24,7 +28,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(smartleadCalls, timeToPause, mailboxesByHealth)
+	metrics.Registry.MustRegister(smartleadCalls, timeToPause, mailboxesByHealth, statusPatches)
 }
 
 func observeSmartleadCall(op string, code int) {

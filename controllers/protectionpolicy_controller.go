@@ -160,16 +160,7 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	var policies bgv1.ProtectionPolicyList
-	if err := r.List(ctx, &policies, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{IndexPolicySecret: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(policies.Items))
-	for i := range policies.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&policies.Items[i])})
-	}
-	return reqs
+	return requestsFor(ctx, r.Client, &bgv1.ProtectionPolicyList{}, IndexPolicySecret, o)
 }
 
 func conditionReason(conds []metav1.Condition, typ string) string {

@@ -30,6 +30,7 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	if err := c.Status().Patch(ctx, obj, patch); err != nil {
 		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
+	statusPatches.WithLabelValues(fmt.Sprintf("%T", obj)[len("*v1alpha1."):]).Inc()
 	if before.GetResourceVersion() != "" {
 		waitForCache(ctx, c, obj)
 	}

@@ -136,12 +136,7 @@ func DecideDomain(r Rules, st *bgv1.DomainStatus, total, unhealthy int32, resume
 			}
 		}
 	}
-	if next.Health == bgv1.HealthPaused && d.RequeueAfter == 0 && next.ResumeAt != nil && now.Before(*next.ResumeAt) {
-		d.RequeueAfter = next.ResumeAt.Sub(now)
-	}
-	if d.Transition != nil {
-		d.Transition.From, d.Transition.To = cur.Health, next.Health
-	}
+	d.RequeueAfter = settle(d.Transition, cur.Health, next.Health, next.ResumeAt, d.RequeueAfter, now)
 	d.State = next
 	return d
 }

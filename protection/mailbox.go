@@ -120,12 +120,7 @@ func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation string, now
 			}
 		}
 	}
-	if next.Health == bgv1.HealthPaused && d.RequeueAfter == 0 && next.ResumeAt != nil && now.Before(*next.ResumeAt) {
-		d.RequeueAfter = next.ResumeAt.Sub(now)
-	}
-	if d.Transition != nil {
-		d.Transition.From, d.Transition.To = cur.Health, next.Health
-	}
+	d.RequeueAfter = settle(d.Transition, cur.Health, next.Health, next.ResumeAt, d.RequeueAfter, now)
 	d.State = next
 	return d
 }
@@ -153,6 +148,18 @@ func endOfPause(r Rules, pausedAt *time.Time, pauseCount int32, resumeRequested 
 	}
 	return &start, &resumeAt, &Transition{Reason: ReasonCooldownElapsed,
 		Message: fmt.Sprintf("cooldown of %s (pause %d) elapsed", cooldown, pauseCount)}, 0
+}
+
+// settle completes a step: it fills in the transition's ends and, for a Paused result, returns when to
+// look again (the end of its cooldown) unless requeue already says.
+func settle(t *Transition, from, to bgv1.Health, resumeAt *time.Time, requeue time.Duration, now time.Time) time.Duration {
+	if t != nil {
+		t.From, t.To = from, to
+	}
+	if to == bgv1.HealthPaused && requeue == 0 && resumeAt != nil && now.Before(*resumeAt) {
+		return resumeAt.Sub(now)
+	}
+	return requeue
 }
 
 func timeOf(t *metav1.Time) *time.Time {

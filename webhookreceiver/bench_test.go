@@ -42,18 +42,8 @@ func (r benchResult) rate() float64 { return float64(r.events) / r.elapsed.Secon
 // from concurrent clients, into a manager whose status writes go to a real API server (envtest).
 // It needs KUBEBUILDER_ASSETS (run it with `make bench`); each scenario runs once per invocation.
 func BenchmarkReceiver(b *testing.B) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		b.Skip("KUBEBUILDER_ASSETS not set; run `make bench`")
-	}
-	ctrllog.SetLogger(logr.Discard())
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	bench := &receiverBench{b: b, env: env}
-	bench.start()
-	defer bench.stop()
+	bench, stop := startBench(b)
+	defer stop()
 
 	const events, clients, hotClients = 6000, 64, 256
 	ceiling := bench.rawWrites(1000, clients, events)
@@ -87,6 +77,22 @@ func BenchmarkReceiver(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// startBench starts envtest and one manager with the receivers (see receiverBench.start); the returned
+// function stops both. Benchmarks skip without KUBEBUILDER_ASSETS.
+func startBench(b *testing.B) (*receiverBench, func()) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		b.Skip("KUBEBUILDER_ASSETS not set; run `make bench`")
+	}
+	ctrllog.SetLogger(logr.Discard())
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rb := &receiverBench{b: b, env: env}
+	rb.start()
+	return rb, func() { rb.stop(); _ = env.Stop() }
+}
 
 type receiverBench struct {
 	b                          *testing.B

@@ -5,22 +5,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
-	"github.com/bounceguard/bounceguard/internal/testenv"
 	"github.com/bounceguard/bounceguard/smartlead/standin"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
@@ -37,18 +33,9 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 // over loopback HTTP, and, as the baseline in the same run, the three uncached API reads (mailbox,
 // policy, domain) the gate would need without the cache. Run it with `make bench`.
 func BenchmarkGate(b *testing.B) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		b.Skip("KUBEBUILDER_ASSETS not set; run `make bench`")
-	}
-	ctrllog.SetLogger(logr.Discard())
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	rb := &receiverBench{b: b, env: env}
-	rb.start()
-	defer rb.stop()
+	rb, stop := startBench(b)
+	defer stop()
+	env := rb.env
 	const n, requests = 1000, 20000
 	ns, emails := rb.tenant("gate-bench", n)
 	// Let the mailbox controller create the domains, so that every answer looks one up.
@@ -127,18 +114,9 @@ func BenchmarkGate(b *testing.B) {
 // call, with the whole manager (receiver, controllers) on a real API server. Baseline in the same run:
 // one raw status write to the API server.
 func BenchmarkTimeToPause(b *testing.B) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		b.Skip("KUBEBUILDER_ASSETS not set; run `make bench`")
-	}
-	ctrllog.SetLogger(logr.Discard())
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	rb := &receiverBench{b: b, env: env}
-	rb.start()
-	defer rb.stop()
+	rb, stop := startBench(b)
+	defer stop()
+	env := rb.env
 
 	const trials = 40
 	sl := standin.New("bench-api-key", "/api/v1")
