@@ -329,6 +329,62 @@ var _ = Describe("Mailbox protection", func() {
 		Expect(mb.Status.Smartlead.RemovedCampaignIDs).To(BeEmpty())
 	})
 
+	It("after a crash mid-pause, carries on from the recorded campaigns: no call repeated that matters, none forgotten", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Smartlead.PauseAction = bgv1.PauseActionRemoveFromCampaigns
+			s.Recovery.Automatic = ptr.To(false)
+		})
+		id := f.sl.AddAccount("lena@acme.com")
+		other := f.sl.AddAccount("mo@acme.com")
+		first := f.sl.AddCampaign("ACTIVE", other)      // the crashed run already removed lena from it
+		second := f.sl.AddCampaign("ACTIVE", other, id) // ... but not yet from this one
+		mb := f.mailbox("lena@acme.com", id)
+
+		By("the status a manager left behind when it stopped between two removals")
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb); err != nil {
+				return err
+			}
+			play := func(n int, kind tally.Kind) {
+				for i := 0; i < n; i++ {
+					tally.Apply(&mb.Status, tally.Event{ID: fmt.Sprintf("crash-%d", eventSeq.Add(1)), Kind: kind}, false)
+				}
+			}
+			play(100, tally.Send)
+			play(5, tally.Bounce)
+			tally.Refresh(&mb.Status, 100)
+			mb.Status.Health, mb.Status.PauseCount = bgv1.HealthPaused, 1
+			mb.Status.PausedAt = &metav1.Time{Time: time.Now()}
+			mb.Status.HealthReason, mb.Status.HealthMessage = "BounceThreshold", "5 bounces in the last 100 sends (pause at 5/100)"
+			mb.Status.Smartlead = bgv1.SmartleadState{AccountID: id, Action: bgv1.PauseActionRemoveFromCampaigns,
+				RemovedCampaignIDs: []int64{first, second}, LastOperation: "RemoveFromCampaigns " + fmt.Sprint(first)}
+			return k8s.Status().Update(ctx, mb)
+		})).To(Succeed())
+
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(mb.Status.Smartlead.RemovedCampaignIDs).To(Equal([]int64{first, second}))
+		Expect(campaign(f, second).AccountIDs).To(Equal([]int64{other}))
+
+		By("resuming restores both, including the one whose removal the new run never saw")
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb); err != nil {
+				return err
+			}
+			mb.Annotations = map[string]string{bgv1.AnnotationResume: "1"}
+			return k8s.Update(ctx, mb)
+		})).To(Succeed())
+		Eventually(func() []int64 { return campaign(f, first).AccountIDs }).Should(Equal([]int64{other, id}))
+		Eventually(func() []int64 { return campaign(f, second).AccountIDs }).Should(Equal([]int64{other, id}))
+		body := fmt.Sprintf(`{"email_account_ids":[%d]}`, id)
+		Expect(f.sl.CallStrings()).To(Equal([]string{
+			// no GET of the account's campaigns: they were recorded before the first removal
+			fmt.Sprintf("DELETE /campaigns/%d/email-accounts %s", first, body),
+			fmt.Sprintf("DELETE /campaigns/%d/email-accounts %s", second, body),
+			fmt.Sprintf("POST /campaigns/%d/email-accounts %s", first, body),
+			fmt.Sprintf("POST /campaigns/%d/email-accounts %s", second, body),
+		}))
+	})
+
 	It("lowering Enforce to Observe resumes in Smartlead what Enforce paused; raising it pauses again", func() {
 		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
 			s.Recovery.Automatic = ptr.To(false)
