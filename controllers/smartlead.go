@@ -131,9 +131,10 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 				st.Action = ""
 				return e.attempt(ctx, opCampaign, err)
 			}
-		}
-		if err := e.attempt(ctx, "Begin"+string(st.Action), nil); err != nil {
-			return err
+			// Recorded before the first removal, so that exactly these are restored, whatever happens next.
+			if err := e.attempt(ctx, opCampaign, nil); err != nil {
+				return err
+			}
 		}
 	}
 	if st.Action == bgv1.PauseActionRemoveFromCampaigns {
