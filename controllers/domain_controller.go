@@ -122,7 +122,7 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 	switch {
 	case paused && rules.Mode == bgv1.ModeEnforce:
 		setCondition(conds, gen, bgv1.ConditionPaused, true, protection.ReasonDomainThreshold,
-			evidence+"; every mailbox of the domain is paused in Smartlead")
+			evidence+"; its mailboxes are paused in Smartlead (each Mailbox's Paused condition says whether it is)")
 	case paused:
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
 			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause the domain: %s", rules.Mode, evidence))
