@@ -55,7 +55,13 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 
 	before := d.DeepCopy()
 	defer func() {
-		if perr := patchStatus(ctx, r.Client, before, &d); perr != nil && err == nil {
+		write := patchStatus
+		if before.Status.ObservedGeneration == 0 {
+			write = func(ctx context.Context, c client.Client, _, obj client.Object) error {
+				return firstStatusPatch(ctx, c, obj, d.Status)
+			}
+		}
+		if perr := write(ctx, r.Client, before, &d); perr != nil && err == nil {
 			err = perr
 		}
 	}()

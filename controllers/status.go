@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -34,6 +36,21 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	if before.GetResourceVersion() != "" {
 		waitForCache(ctx, c, obj)
 	}
+	return nil
+}
+
+// firstStatusPatch writes the whole status of an object whose status this reconciler has never written
+// (observedGeneration 0), zero counters included, so that `kubectl get` shows 0 rather than nothing.
+// Only for kinds whose status a reconciler owns entirely (Domain, ProtectionPolicy).
+func firstStatusPatch(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	data, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return fmt.Errorf("encoding the status: %w", err)
+	}
+	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); err != nil {
+		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
+	}
+	statusPatches.WithLabelValues(fmt.Sprintf("%T", obj)[len("*v1alpha1."):]).Inc()
 	return nil
 }
 

@@ -61,7 +61,7 @@ func NewScheme() *kruntime.Scheme {
 // every kind can be created (the API server holds back creates for a moment after a CRD is established).
 func Start() (*Env, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the envtest binaries")
+		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: use `make test` or `make dev`, which build the envtest binaries and set it")
 	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
