@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/testenv"
 	"github.com/bounceguard/bounceguard/smartlead/standin"
 	"github.com/bounceguard/bounceguard/tally"
 )
@@ -95,21 +95,7 @@ func campaign(f *fixture, id int64) standin.Campaign {
 
 // patchCount reads bounceguard_reconciler_status_patches_total for a kind.
 func patchCount(kind string) float64 {
-	families, err := metrics.Registry.Gather()
-	Expect(err).NotTo(HaveOccurred())
-	for _, f := range families {
-		if f.GetName() != "bounceguard_reconciler_status_patches_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "kind" && l.GetValue() == kind {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return testenv.Counter("bounceguard_reconciler_status_patches_total", "kind", kind)
 }
 
 var eventSeq atomic.Int64

@@ -18,7 +18,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
@@ -186,7 +185,7 @@ func (rb *receiverBench) tenant(org string, n int) (string, []string) {
 // mailboxes; with rate > 0 it paces them open-loop at that many per second.
 func (rb *receiverBench) load(org, addr string, n, clients, events int, rate float64) benchResult {
 	ns, emails := rb.tenant(org, n)
-	writesBefore := counterValue("bounceguard_receiver_status_writes_total", "ok")
+	writesBefore := testenv.Counter("bounceguard_receiver_status_writes_total", "result", "ok")
 	lat := make([]time.Duration, events)
 	start := time.Now()
 	parallel(clients, events, func(i int) {
@@ -203,7 +202,7 @@ func (rb *receiverBench) load(org, addr string, n, clients, events int, rate flo
 		lat[i] = time.Since(t0)
 	})
 	elapsed := time.Since(start)
-	writes := counterValue("bounceguard_receiver_status_writes_total", "ok") - writesBefore
+	writes := testenv.Counter("bounceguard_receiver_status_writes_total", "result", "ok") - writesBefore
 	slices.Sort(lat)
 	r := benchResult{events: events, elapsed: elapsed, p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], writes: writes, exact: true}
 	var list bgv1.MailboxList
@@ -264,24 +263,6 @@ func parallel(workers, n int, fn func(int)) {
 		}()
 	}
 	wg.Wait()
-}
-
-func counterValue(name, result string) float64 {
-	families, _ := metrics.Registry.Gather()
-	var sum float64
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
 }
 
 // must reports an error; it is safe to call from the load goroutines (it does not stop the benchmark).
