@@ -86,8 +86,24 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	before := mb.DeepCopy()
 	savedVersion := "" // the resourceVersion of the last status.smartlead write, if any
+	var transition func() // the transition's Event, recorded once its state is written
+	restartWindow := false // the status write must be conditional: it resets the receiver's ledger
 	defer func() {
-		if perr := patchStatus(ctx, r.Client, before, &mb); perr != nil && err == nil {
+		var perr error
+		if restartWindow {
+			perr = patchStatusLocked(ctx, r.Client, before, &mb)
+		} else {
+			perr = patchStatus(ctx, r.Client, before, &mb)
+		}
+		switch {
+		case perr == nil:
+			if transition != nil {
+				transition()
+			}
+		case restartWindow && apierrors.IsConflict(perr):
+			// The receiver wrote first; decide again on its write (which also wakes this mailbox).
+			result, err = ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+		case err == nil:
 			err = perr
 		}
 		if savedVersion != "" {
@@ -128,17 +144,21 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	st := &mb.Status
 	st.Health, st.PauseCount, st.HealthySinceSent, st.ResumeRequest = d.State.Health, d.State.PauseCount, d.State.HealthySinceSent, d.State.ResumeRequest
 	st.PausedAt, st.ResumeAt = metaTime(d.State.PausedAt), metaTime(d.State.ResumeAt)
-	if d.StartWindow {
-		// The rolling window restarts. A merge patch writes only the ledger fields changed here; the
-		// receiver's writes are conditional on resourceVersion, so they re-read and re-apply on top.
-		tally.StartWindow(st)
-		tally.Refresh(st, rules.Pause.WithinSends)
-	}
 	if d.Transition != nil {
 		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
-		r.transitionEvent(&mb, rules.Mode, d.Transition)
+		transition = func() { r.transitionEvent(&mb, rules.Mode, d.Transition) }
 	} else if st.HealthReason == "" {
 		st.HealthReason, st.HealthMessage = ReasonHealthy, protection.Evidence(st, rules.Warning, "warning")
+	}
+	if d.StartWindow {
+		// Recovering starts a fresh rolling window. The write is conditional on the resourceVersion read,
+		// so the window starts exactly at the last recorded send; on a conflict the next reconcile decides
+		// again. That write wakes the next reconcile, which resumes the mailbox in Smartlead.
+		tally.StartWindow(st)
+		tally.Refresh(st, rules.Pause.WithinSends)
+		restartWindow = true
+		setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, action{})
+		return ctrl.Result{}, nil
 	}
 
 	// 2. What the mode does with that state.

@@ -21,7 +21,16 @@ const cacheWaitTimeout = 5 * time.Second
 // write, so that the next reconcile of the object does not decide again from the state before it: no
 // doubled Events, no repeated Smartlead call.
 func patchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
-	patch := client.MergeFrom(before)
+	return writeStatus(ctx, c, before, obj, client.MergeFrom(before))
+}
+
+// patchStatusLocked is patchStatus made conditional on before's resourceVersion: it fails with a
+// Conflict when anyone wrote the object since it was read.
+func patchStatusLocked(ctx context.Context, c client.Client, before, obj client.Object) error {
+	return writeStatus(ctx, c, before, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+func writeStatus(ctx context.Context, c client.Client, before, obj client.Object, patch client.Patch) error {
 	data, err := patch.Data(obj)
 	if err != nil {
 		return fmt.Errorf("computing the status patch: %w", err)
