@@ -75,7 +75,8 @@ var _ = Describe("Domains", func() {
 	})
 
 	It("Enforce: 30% turns Warning, 50% pauses every mailbox of the domain, and it recovers without a person", func() {
-		f := newFixture(bgv1.ModeEnforce)
+		// A 5 s cooldown leaves the six pauses time to land on a loaded machine before the domain recovers.
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) { s.Recovery.Cooldown.Duration = 5 * time.Second })
 		mbs, ids := f.fleet("acme.com", 6)
 		d := &bgv1.Domain{ObjectMeta: metav1.ObjectMeta{Name: "acme.com", Namespace: f.ns}}
 		Eventually(domainHealth(d)).Should(Equal(bgv1.HealthHealthy))
@@ -104,7 +105,7 @@ var _ = Describe("Domains", func() {
 		Expect(d.Status.UnhealthyMailboxes).To(Equal(int32(3)), "cascade-paused mailboxes do not count as unhealthy")
 
 		By("the cooldown ends: Recovering lifts the cascade so the mailboxes can send")
-		Eventually(domainHealth(d)).WithTimeout(10 * time.Second).Should(Equal(bgv1.HealthRecovering))
+		Eventually(domainHealth(d)).WithTimeout(15 * time.Second).Should(Equal(bgv1.HealthRecovering))
 		Eventually(func() []bool { return f.suspended(ids) }).Should(Equal(repeat(false, 6)))
 
 		By("the mailboxes send cleanly again: the domain returns to Healthy on its own")
@@ -118,7 +119,7 @@ var _ = Describe("Domains", func() {
 		Eventually(eventsFor(kindOf(d, "Domain"))).Should(HaveExactElements(
 			"Warning UnhealthyMailboxes: Healthy -> Warning: 2 of 6 mailboxes unhealthy (33%, warning at 30%)",
 			"Warning UnhealthyMailboxes: Warning -> Paused: 3 of 6 mailboxes unhealthy (50%, pause at 50%)",
-			"Normal CooldownElapsed: Paused -> Recovering: cooldown of 2s (pause 1) elapsed; 3 of 6 mailboxes unhealthy (50%, pause at 50%)",
+			"Normal CooldownElapsed: Paused -> Recovering: cooldown of 5s (pause 1) elapsed; 3 of 6 mailboxes unhealthy (50%, pause at 50%)",
 			"Normal MailboxesRecovered: Recovering -> Healthy: "+d.Status.HealthMessage,
 		))
 		var suspends, unsuspends []string
@@ -182,7 +183,7 @@ var _ = Describe("Domains", func() {
 		Eventually(eventsFor(kindOf(f.policy, "ProtectionPolicy"))).Should(ContainElement(HavePrefix("Warning SafetyLimit: ")))
 
 		By("a person decides: the limit is raised and the held pauses go ahead")
-		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
 			if err := k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), f.policy); err != nil {
 				return err
 			}

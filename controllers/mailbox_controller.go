@@ -85,8 +85,8 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := mb.DeepCopy()
-	savedVersion := "" // the resourceVersion of the last status.smartlead write, if any
-	var transition func() // the transition's Event, recorded once its state is written
+	savedVersion := ""     // the resourceVersion of the last status.smartlead write, if any
+	var transition func()  // the transition's Event, recorded once its state is written
 	restartWindow := false // the status write must be conditional: it resets the receiver's ledger
 	defer func() {
 		var perr error

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,7 +73,7 @@ func (f *fixture) mailbox(email string, id int64) *bgv1.Mailbox {
 
 // setMode changes the policy's mode.
 func (f *fixture) setMode(mode bgv1.Mode) {
-	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	Expect(retry.RetryOnConflict(conflictRetry, func() error {
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), f.policy); err != nil {
 			return err
 		}
@@ -98,12 +99,15 @@ func patchCount(kind string) float64 {
 	return testenv.Counter("bounceguard_reconciler_status_patches_total", "kind", kind)
 }
 
+// conflictRetry is patient: the controllers write the same objects as the tests, often at once.
+var conflictRetry = wait.Backoff{Steps: 100, Duration: 5 * time.Millisecond, Factor: 1.2, Jitter: 0.2, Cap: 200 * time.Millisecond}
+
 var eventSeq atomic.Int64
 
 // record writes sends and then bounces into a mailbox's status the way the receiver does (the same tally).
 func record(mb *bgv1.Mailbox, sends, bounces int) {
 	GinkgoHelper()
-	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	Expect(retry.RetryOnConflict(conflictRetry, func() error {
 		cur := &bgv1.Mailbox{}
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(mb), cur); err != nil {
 			return err
@@ -327,7 +331,7 @@ var _ = Describe("Mailbox protection", func() {
 		mb := f.mailbox("lena@acme.com", id)
 
 		By("the status a manager left behind when it stopped between two removals")
-		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
 			if err := k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb); err != nil {
 				return err
 			}
@@ -352,7 +356,7 @@ var _ = Describe("Mailbox protection", func() {
 		Expect(campaign(f, second).AccountIDs).To(Equal([]int64{other}))
 
 		By("resuming restores both, including the one whose removal the new run never saw")
-		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
 			if err := k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb); err != nil {
 				return err
 			}
@@ -392,7 +396,7 @@ var _ = Describe("Mailbox protection", func() {
 		Expect(account(f, id)).To(HaveField("Suspended", true))
 
 		By("a person resuming it with the annotation")
-		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
 			if err := k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb); err != nil {
 				return err
 			}

@@ -60,6 +60,7 @@ func firstStatusPatch(ctx context.Context, c client.Client, obj client.Object, s
 		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
 	statusPatches.WithLabelValues(fmt.Sprintf("%T", obj)[len("*v1alpha1."):]).Inc()
+	waitForCache(ctx, c, obj)
 	return nil
 }
 
