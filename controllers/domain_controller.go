@@ -54,14 +54,13 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	}
 
 	before := d.DeepCopy()
+	var transition func() // the transition's Event, recorded once its state is written
 	defer func() {
-		write := patchStatus
-		if before.Status.ObservedGeneration == 0 {
-			write = func(ctx context.Context, c client.Client, _, obj client.Object) error {
-				return firstStatusPatch(ctx, c, obj, d.Status)
-			}
-		}
-		if perr := write(ctx, r.Client, before, &d); perr != nil && err == nil {
+		perr := patchOwnedStatus(ctx, r.Client, before, &d, before.Status.ObservedGeneration == 0, d.Status)
+		switch {
+		case perr == nil && transition != nil:
+			transition()
+		case perr != nil && err == nil:
 			err = perr
 		}
 	}()
@@ -81,7 +80,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	st.UnhealthyPercent = protection.Percent(st.UnhealthyMailboxes, st.Mailboxes)
 
 	var policy bgv1.ProtectionPolicy
-	policyName := or(d.Spec.PolicyRef.Name, DefaultPolicyName)
+	policyName := policyName(d.Spec.PolicyRef)
 	if err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: policyName}, &policy); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading the domain's policy: %w", err)
@@ -91,18 +90,13 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
-	now := time.Now()
-	if r.Clock != nil {
-		now = r.Clock.Now()
-	}
-	dec := protection.DecideDomain(rules, st, st.Mailboxes, st.UnhealthyMailboxes, d.Annotations[bgv1.AnnotationResume], now)
+	dec := protection.DecideDomain(rules, st, st.Mailboxes, st.UnhealthyMailboxes, d.Annotations[bgv1.AnnotationResume], clockNow(r.Clock))
 	st.Health, st.PauseCount, st.UnhealthyAtRecovery, st.ResumeRequest = dec.State.Health, dec.State.PauseCount,
 		dec.State.UnhealthyAtRecovery, dec.State.ResumeRequest
 	st.PausedAt, st.ResumeAt, st.HealthySince = metaTime(dec.State.PausedAt), metaTime(dec.State.ResumeAt), metaTime(dec.State.HealthySince)
 	if dec.Transition != nil {
 		st.HealthReason, st.HealthMessage = dec.Transition.Reason, dec.Transition.Message
-		r.Recorder.Eventf(&d, nil, transitionEventType(rules.Mode, dec.Transition), dec.Transition.Reason, "Transition",
-			"%s -> %s: %s", dec.Transition.From, dec.Transition.To, dec.Transition.Message)
+		transition = func() { transitionEvent(r.Recorder, &d, rules.Mode, dec.Transition) }
 	} else if st.HealthReason == "" {
 		_, msg := protection.DomainLevel(rules, st.Mailboxes, st.UnhealthyMailboxes)
 		st.HealthReason, st.HealthMessage = ReasonHealthy, msg
@@ -145,7 +139,7 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
 	}
 	setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady,
-		fmt.Sprintf("governed by ProtectionPolicy %s, mode %s", or(d.Spec.PolicyRef.Name, DefaultPolicyName), rules.Mode))
+		fmt.Sprintf("governed by ProtectionPolicy %s, mode %s", policyName(d.Spec.PolicyRef), rules.Mode))
 }
 
 // SetupWithManager registers the reconciler. It runs when a mailbox of the domain appears, goes, or
@@ -173,16 +167,17 @@ func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object)
 	return requestsFor(ctx, r.Client, &bgv1.DomainList{}, IndexDomainPolicy, o)
 }
 
-// ensureDomain creates the Domain of a mailbox when there is none, labelled as bounceguard's own.
-func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) error {
+// ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as
+// bounceguard's own, so Healthy for now) when there is none.
+func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) (bgv1.Health, string, error) {
 	name := mb.Domain()
 	if name == "" {
-		return nil
+		return "", "", nil
 	}
 	var d bgv1.Domain
 	err := c.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d)
 	if !apierrors.IsNotFound(err) {
-		return err
+		return d.Status.Health, d.Status.HealthMessage, err
 	}
 	d = bgv1.Domain{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: mb.Namespace,
@@ -190,9 +185,9 @@ func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) error 
 		Spec: bgv1.DomainSpec{PolicyRef: bgv1.LocalPolicyReference{Name: PolicyNameOf(mb)}},
 	}
 	if err := c.Create(ctx, &d); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating Domain %q: %w", name, err)
+		return "", "", fmt.Errorf("creating Domain %q: %w", name, err)
 	}
-	return nil
+	return "", "", nil
 }
 
 func ignoreConflict(err error) error {
@@ -200,11 +195,4 @@ func ignoreConflict(err error) error {
 		return nil
 	}
 	return err
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -29,11 +29,14 @@ const (
 const DefaultPolicyName = "default"
 
 // PolicyNameOf returns the name of the policy that governs a mailbox.
-func PolicyNameOf(mb *bgv1.Mailbox) string {
-	if mb.Spec.PolicyRef.Name == "" {
+func PolicyNameOf(mb *bgv1.Mailbox) string { return policyName(mb.Spec.PolicyRef) }
+
+// policyName resolves a policy reference, empty meaning the policy named "default".
+func policyName(ref bgv1.LocalPolicyReference) string {
+	if ref.Name == "" {
 		return DefaultPolicyName
 	}
-	return mb.Spec.PolicyRef.Name
+	return ref.Name
 }
 
 // RegisterIndexes adds bounceguard's field indexes to the manager's cache.
@@ -51,7 +54,7 @@ func RegisterIndexes(mgr ctrl.Manager) error {
 			return nil
 		}},
 		{Object: &bgv1.Domain{}, Field: IndexDomainPolicy, Extract: func(o client.Object) []string {
-			return []string{or(o.(*bgv1.Domain).Spec.PolicyRef.Name, DefaultPolicyName)}
+			return []string{policyName(o.(*bgv1.Domain).Spec.PolicyRef)}
 		}},
 		{Object: &bgv1.ProtectionPolicy{}, Field: IndexPolicySecret, Extract: func(o client.Object) []string {
 			return policySecretNames(o.(*bgv1.ProtectionPolicy))

@@ -80,7 +80,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	var mb bgv1.Mailbox
 	if err := r.Get(ctx, req.NamespacedName, &mb); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forgetPaused(req.NamespacedName)
+			r.notePaused(req.NamespacedName, false)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -112,7 +112,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 				Name: mb.Name, Namespace: mb.Namespace, ResourceVersion: savedVersion}})
 		}
 	}()
-	now := r.now()
+	now := clockNow(r.Clock)
 	if !mb.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, &mb, now, func(ctx context.Context) error {
 			_, err := r.saveSmartlead(ctx, before, &mb)
@@ -131,10 +131,10 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
-	if err := ensureDomain(ctx, r.Client, &mb); err != nil {
+	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	domainHealth, domainMessage := r.domainHealth(ctx, &mb)
 	if st := &mb.Status; st.Window == "" {
 		tally.Refresh(st, rules.Pause.WithinSends) // a new mailbox shows 0/100 before its first event
 	}
@@ -146,7 +146,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	st.PausedAt, st.ResumeAt = metaTime(d.State.PausedAt), metaTime(d.State.ResumeAt)
 	if d.Transition != nil {
 		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
-		transition = func() { r.transitionEvent(&mb, rules.Mode, d.Transition) }
+		transition = func() { transitionEvent(r.Recorder, &mb, rules.Mode, d.Transition) }
 	} else if st.HealthReason == "" {
 		st.HealthReason, st.HealthMessage = ReasonHealthy, protection.Evidence(st, rules.Warning, "warning")
 	}
@@ -207,7 +207,12 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	case !a.want && !holdsPause(sl):
 		return a
 	case a.want && !holdsPause(sl):
-		// The check reserves a place under the limit; a failed pause gives it back below.
+		// The check reserves a place under the limit; unless the pause at least begins, it is given back.
+		defer func() {
+			if !holdsPause(sl) {
+				r.notePaused(key, false)
+			}
+		}()
 		if ok, msg := r.safetyAllows(ctx, mb, rules); !ok {
 			a.held = msg
 			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != ReasonSafetyLimit {
@@ -219,9 +224,6 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	}
 	sc, err := r.Smartlead.For(ctx, policy)
 	if err != nil {
-		if a.want && !holdsPause(sl) {
-			r.notePaused(key, false)
-		}
 		if errors.Is(err, ErrNoAPIKey) {
 			a.unavailable = err.Error()
 			return a
@@ -240,7 +242,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
 				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(mb, a.reason, domainMessage))
 			if a.reason == protection.ReasonBounceThreshold && mb.Status.LastEventAt != nil {
-				timeToPause.Observe(r.now().Sub(mb.Status.LastEventAt.Time).Seconds())
+				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.LastEventAt.Time).Seconds())
 			}
 		}
 	} else {
@@ -252,9 +254,6 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		}
 	}
 	if a.err != nil {
-		if a.want && !holdsPause(sl) {
-			r.notePaused(key, false)
-		}
 		r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(a.err.Error(), 512))
 	}
 	return a
@@ -293,7 +292,7 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 			return err
 		}
 	}
-	r.forgetPaused(client.ObjectKeyFromObject(mb))
+	r.notePaused(client.ObjectKeyFromObject(mb), false)
 	return r.setFinalizer(ctx, mb, false)
 }
 
@@ -383,10 +382,10 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 	return msg
 }
 
-// transitionEvent records a health transition: Normal in Observe, Warning in Suggest and Enforce when the
-// mailbox gets worse (recoveries are always Normal).
-func (r *MailboxReconciler) transitionEvent(obj client.Object, mode bgv1.Mode, t *protection.Transition) {
-	r.Recorder.Eventf(obj, nil, transitionEventType(mode, t), t.Reason, "Transition", "%s -> %s: %s", t.From, t.To, t.Message)
+// transitionEvent records a health transition of a Mailbox or Domain: Normal in Observe, Warning in
+// Suggest and Enforce when it gets worse (recoveries are always Normal).
+func transitionEvent(rec recorder.EventRecorder, obj client.Object, mode bgv1.Mode, t *protection.Transition) {
+	rec.Eventf(obj, nil, transitionEventType(mode, t), t.Reason, "Transition", "%s -> %s: %s", t.From, t.To, t.Message)
 }
 
 func transitionEventType(mode bgv1.Mode, t *protection.Transition) string {
@@ -394,19 +393,6 @@ func transitionEventType(mode bgv1.Mode, t *protection.Transition) string {
 		return corev1.EventTypeWarning
 	}
 	return corev1.EventTypeNormal
-}
-
-// domainHealth returns the health and evidence of the mailbox's Domain object, if there is one.
-func (r *MailboxReconciler) domainHealth(ctx context.Context, mb *bgv1.Mailbox) (bgv1.Health, string) {
-	name := mb.Domain()
-	if name == "" {
-		return "", ""
-	}
-	var d bgv1.Domain
-	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d); err != nil {
-		return "", ""
-	}
-	return d.Status.Health, d.Status.HealthMessage
 }
 
 // safetyAllows applies the policy's safety limit to pausing one more mailbox and, when it allows it,
@@ -454,8 +440,6 @@ func (r *MailboxReconciler) notePaused(key types.NamespacedName, paused bool) {
 	}
 }
 
-func (r *MailboxReconciler) forgetPaused(key types.NamespacedName) { r.notePaused(key, false) }
-
 // saveSmartlead writes status.smartlead alone, at once (merge patch, only what changed since the last
 // save), and marks it saved in before so that the reconcile's final patch does not repeat it. It returns
 // the mailbox's resourceVersion after the write.
@@ -470,11 +454,12 @@ func (r *MailboxReconciler) saveSmartlead(ctx context.Context, before, mb *bgv1.
 	return cur.ResourceVersion, nil
 }
 
-func (r *MailboxReconciler) now() time.Time {
-	if r.Clock == nil {
+// clockNow reads the reconcilers' clock; a nil clock is the real one.
+func clockNow(c clock.PassiveClock) time.Time {
+	if c == nil {
 		return time.Now()
 	}
-	return r.Clock.Now()
+	return c.Now()
 }
 
 // SetupWithManager registers the reconciler. It runs on every change of a Mailbox (the receiver's tallies

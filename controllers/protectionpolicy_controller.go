@@ -50,13 +50,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	before := policy.DeepCopy()
 	defer func() {
-		write := patchStatus
-		if before.Status.ObservedGeneration == 0 {
-			write = func(ctx context.Context, c client.Client, _, obj client.Object) error {
-				return firstStatusPatch(ctx, c, obj, policy.Status)
-			}
-		}
-		if perr := write(ctx, r.Client, before, &policy); perr != nil && err == nil {
+		if perr := patchOwnedStatus(ctx, r.Client, before, &policy, before.Status.ObservedGeneration == 0, policy.Status); perr != nil && err == nil {
 			err = perr
 		}
 	}()

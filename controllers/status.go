@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -41,27 +42,25 @@ func writeStatus(ctx context.Context, c client.Client, before, obj client.Object
 	if err := c.Status().Patch(ctx, obj, patch); err != nil {
 		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
-	statusPatches.WithLabelValues(fmt.Sprintf("%T", obj)[len("*v1alpha1."):]).Inc()
+	statusPatches.WithLabelValues(reflect.TypeOf(obj).Elem().Name()).Inc()
 	if before.GetResourceVersion() != "" {
 		waitForCache(ctx, c, obj)
 	}
 	return nil
 }
 
-// firstStatusPatch writes the whole status of an object whose status this reconciler has never written
-// (observedGeneration 0), zero counters included, so that `kubectl get` shows 0 rather than nothing.
-// Only for kinds whose status a reconciler owns entirely (Domain, ProtectionPolicy).
-func firstStatusPatch(ctx context.Context, c client.Client, obj client.Object, status any) error {
+// patchOwnedStatus is patchStatus for kinds whose whole status one reconciler owns (Domain,
+// ProtectionPolicy). The first write (neverWritten: before's observedGeneration is 0) sends the whole
+// status, zero counters included, so that `kubectl get` shows 0 rather than nothing.
+func patchOwnedStatus(ctx context.Context, c client.Client, before, obj client.Object, neverWritten bool, status any) error {
+	if !neverWritten {
+		return patchStatus(ctx, c, before, obj)
+	}
 	data, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
 		return fmt.Errorf("encoding the status: %w", err)
 	}
-	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); err != nil {
-		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
-	}
-	statusPatches.WithLabelValues(fmt.Sprintf("%T", obj)[len("*v1alpha1."):]).Inc()
-	waitForCache(ctx, c, obj)
-	return nil
+	return writeStatus(ctx, c, before, obj, client.RawPatch(types.MergePatchType, data))
 }
 
 // waitForCache polls c's cache until it holds obj at obj's resourceVersion or a later one.

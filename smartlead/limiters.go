@@ -3,7 +3,6 @@ package smartlead
 import (
 	"crypto/sha256"
 	"sync"
-	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -48,12 +47,4 @@ func (l *Limiters) For(apiKey string) *rate.Limiter {
 		l.m[k] = lim
 	}
 	return lim
-}
-
-// Every returns the spacing of requests at limit r, for messages and tests.
-func Every(r rate.Limit) time.Duration {
-	if r <= 0 {
-		return 0
-	}
-	return time.Duration(float64(time.Second) / float64(r))
 }
