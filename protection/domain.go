@@ -142,13 +142,7 @@ func DecideDomain(r Rules, st *bgv1.DomainStatus, total, unhealthy int32, resume
 }
 
 func pauseDomain(r Rules, s DomainState, now time.Time) DomainState {
-	s.Health = bgv1.HealthPaused
-	s.PauseCount++
-	pausedAt := now
-	s.PausedAt, s.ResumeAt, s.HealthySince, s.UnhealthyAtRecovery = &pausedAt, nil, nil, 0
-	if r.Automatic {
-		resumeAt := now.Add(r.CooldownFor(s.PauseCount))
-		s.ResumeAt = &resumeAt
-	}
+	s.Health, s.HealthySince, s.UnhealthyAtRecovery = bgv1.HealthPaused, nil, 0
+	s.PauseCount, s.PausedAt, s.ResumeAt = nextRung(r, s.PauseCount, now)
 	return s
 }

@@ -173,15 +173,19 @@ func timeOf(t *metav1.Time) *time.Time {
 // paused moves a state to Paused: the next rung of the cooldown ladder starts now.
 func paused(r Rules, s MailboxState, now time.Time) MailboxState {
 	s.Health = bgv1.HealthPaused
-	s.PauseCount++
-	pausedAt := now
-	s.PausedAt = &pausedAt
-	s.ResumeAt = nil
-	if r.Automatic {
-		resumeAt := now.Add(r.CooldownFor(s.PauseCount))
-		s.ResumeAt = &resumeAt
-	}
+	s.PauseCount, s.PausedAt, s.ResumeAt = nextRung(r, s.PauseCount, now)
 	return s
+}
+
+// nextRung starts the next pause of the cooldown ladder now: the new pause count, the pause's start and
+// its end (none without automatic recovery). Mailboxes and domains share it.
+func nextRung(r Rules, pauseCount int32, now time.Time) (int32, *time.Time, *time.Time) {
+	n, start := pauseCount+1, now
+	if !r.Automatic {
+		return n, &start, nil
+	}
+	end := now.Add(r.CooldownFor(n))
+	return n, &start, &end
 }
 
 // reached reports whether a mailbox has at least t.Bounces counted bounces within its last t.WithinSends sends.
