@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bounceguard/bounceguard/tally"
 )
@@ -26,6 +27,11 @@ var (
 	nestedBounce = `{"event":"email_bounced","timestamp":"2026-11-25T10:31:00Z","campaign_id":123,
 "email_account_id":"456","from_email":"bob@acme.com","lead":{"email":"jane@example.org"},"email":{"message_id":"abc124@smartlead.ai"}}`
 	flatReply = `{"event_type":"EMAIL_REPLY","from_email":"alice@acme.com","to_email":"lead@example.org"}`
+	// apiBounce is the shape of webhooks created through Smartlead's API: the sender is email_account.
+	apiBounce = `{"event_type":"BOUNCED","email_account":"Carol@Acme.com","lead_email":"lead@example.org",
+"campaign_id":4242,"message":"550 5.1.1 <lead@example.org>: Recipient address rejected","timestamp":"2026-11-25T10:40:00Z"}`
+	apiSent = `{"event_type":"EMAIL_SENT","email_account":"carol@acme.com","lead_email":"lead@example.org",
+"campaign_id":4242,"message":"sent","timestamp":1795603200}`
 )
 
 func TestParseEvent(t *testing.T) {
@@ -44,6 +50,11 @@ func TestParseEvent(t *testing.T) {
 		{"nested send by account id", nestedSent, tally.Send, false, "", 456, nil},
 		{"nested bounce, lower case, string id", nestedBounce, tally.Bounce, false, "bob@acme.com", 456, nil},
 		{"reply is ignored", flatReply, 0, false, "", 0, nil},
+		{"API-created shape bounce names the sender email_account", apiBounce, tally.Bounce, false, "carol@acme.com", 0, nil},
+		{"API-created shape send", apiSent, tally.Send, false, "carol@acme.com", 0, nil},
+		{"email_account as an object", `{"event_type":"SENT","email_account":{"id":77,"email":"x@acme.com"}}`, tally.Send, false, "x@acme.com", 77, nil},
+		{"email_account as an id", `{"event_type":"SENT","email_account":"77"}`, tally.Send, false, "", 77, nil},
+		{"numeric timestamp does not make the body malformed", `{"event":"SENT","email_account_id":5,"timestamp":1795603200000}`, tally.Send, false, "", 5, nil},
 		{"unknown event ignored without sender", `{"event_type":"EMAIL_OPEN"}`, 0, false, "", 0, nil},
 		{"not JSON", `{"event_type":`, 0, false, "", 0, ErrMalformed},
 		{"JSON array", `[1,2]`, 0, false, "", 0, ErrMalformed},
@@ -92,27 +103,30 @@ func TestEventNames(t *testing.T) {
 	}
 }
 
-func TestBounceClassification(t *testing.T) {
+func TestEventTime(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 40, 0, 0, time.UTC)
 	cases := []struct {
-		text string
-		soft bool
+		name, body string
+		want       time.Time
 	}{
-		{"", false},
-		{"550 5.1.1 user unknown", false},
-		{"554 5.7.1 rejected by policy", false},
-		{"421 Service not available, try again later", true},
-		{"450 4.2.1 The user you are trying to contact is receiving mail too quickly", true},
-		{"smtp; 4.4.7 delivery time expired", true},
-		{"Mailbox full", true},
-		{"Message deferred", true},
-		{"Temporary failure in name resolution", true},
-		{"bounce_type: soft", true},
-		{"550 blocked by software filter", false},
-		{"5.4.4 Unable to route 4000 messages", false},
+		{"RFC 3339 event_timestamp", `{"event_type":"EMAIL_BOUNCE","from_email":"a@acme.com","event_timestamp":"2026-11-25T10:40:00.000Z","time_sent":"2026-11-20T00:00:00Z"}`, at},
+		{"API shape timestamp", apiBounce, at},
+		{"Unix seconds", `{"event":"SENT","email_account_id":5,"timestamp":1795603200}`, at},
+		{"Unix milliseconds as a string", `{"event":"SENT","email_account_id":5,"timestamp":"1795603200000"}`, at},
+		{"zone-less is UTC", `{"event":"SENT","email_account_id":5,"timestamp":"2026-11-25 10:40:00"}`, at},
+		{"a send's time_sent", `{"event_type":"EMAIL_SENT","from_email":"a@acme.com","time_sent":"2026-11-25T10:40:00Z"}`, at},
+		{"a bounce's time_sent is the send's, not the bounce's", `{"event_type":"EMAIL_BOUNCE","from_email":"a@acme.com","time_sent":"2026-11-25T10:40:00Z"}`, time.Time{}},
+		{"a bounce's bounce_message.time", `{"event_type":"EMAIL_BOUNCE","from_email":"a@acme.com","bounce_message":{"time":"2026-11-25T10:40:00Z"}}`, at},
+		{"unparseable is no timestamp", `{"event":"SENT","email_account_id":5,"timestamp":"yesterday"}`, time.Time{}},
+		{"none", `{"event":"SENT","email_account_id":5}`, time.Time{}},
 	}
 	for _, c := range cases {
-		if got := isSoftBounce(c.text); got != c.soft {
-			t.Errorf("isSoftBounce(%q) = %v, want %v", c.text, got, c.soft)
+		ev, err := ParseEvent([]byte(c.body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !ev.At.Equal(c.want) {
+			t.Errorf("%s: at = %v, want %v", c.name, ev.At, c.want)
 		}
 	}
 }
