@@ -80,7 +80,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	st.UnhealthyPercent = protection.Percent(st.UnhealthyMailboxes, st.Mailboxes)
 
 	var policy bgv1.ProtectionPolicy
-	policyName := policyName(d.Spec.PolicyRef)
+	policyName := d.PolicyName()
 	if err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: policyName}, &policy); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading the domain's policy: %w", err)
@@ -139,7 +139,7 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
 	}
 	setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady,
-		fmt.Sprintf("governed by ProtectionPolicy %s, mode %s", policyName(d.Spec.PolicyRef), rules.Mode))
+		fmt.Sprintf("governed by ProtectionPolicy %s, mode %s", d.PolicyName(), rules.Mode))
 }
 
 // SetupWithManager registers the reconciler. It runs when a mailbox of the domain appears, goes, or
@@ -168,7 +168,7 @@ func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object)
 }
 
 // ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as
-// bounceguard's own, so Healthy for now) when there is none.
+// bounceguard's own, governed by the namespace's "default" policy, so Healthy for now) when there is none.
 func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) (bgv1.Health, string, error) {
 	name := mb.Domain()
 	if name == "" {
@@ -182,7 +182,7 @@ func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) (bgv1.
 	d = bgv1.Domain{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: mb.Namespace,
 			Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
-		Spec: bgv1.DomainSpec{PolicyRef: bgv1.LocalPolicyReference{Name: PolicyNameOf(mb)}},
+		Spec: bgv1.DomainSpec{PolicyRef: bgv1.LocalPolicyReference{Name: bgv1.DefaultPolicyName}},
 	}
 	if err := c.Create(ctx, &d); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", "", fmt.Errorf("creating Domain %q: %w", name, err)

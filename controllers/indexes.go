@@ -25,27 +25,13 @@ const (
 	IndexPolicySecret = "secretRefs"
 )
 
-// DefaultPolicyName is the policy a Mailbox or Domain without policyRef belongs to.
-const DefaultPolicyName = "default"
-
-// PolicyNameOf returns the name of the policy that governs a mailbox.
-func PolicyNameOf(mb *bgv1.Mailbox) string { return policyName(mb.Spec.PolicyRef) }
-
-// policyName resolves a policy reference, empty meaning the policy named "default".
-func policyName(ref bgv1.LocalPolicyReference) string {
-	if ref.Name == "" {
-		return DefaultPolicyName
-	}
-	return ref.Name
-}
-
 // RegisterIndexes adds bounceguard's field indexes to the manager's cache.
 func RegisterIndexes(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	indexes := append([]webhookreceiver.FieldIndex{
 		{Object: &bgv1.Mailbox{}, Field: IndexMailboxPolicy, Extract: func(o client.Object) []string {
-			return []string{PolicyNameOf(o.(*bgv1.Mailbox))}
+			return []string{o.(*bgv1.Mailbox).PolicyName()}
 		}},
 		{Object: &bgv1.Mailbox{}, Field: IndexMailboxDomain, Extract: func(o client.Object) []string {
 			if d := o.(*bgv1.Mailbox).Domain(); d != "" {
@@ -54,7 +40,7 @@ func RegisterIndexes(mgr ctrl.Manager) error {
 			return nil
 		}},
 		{Object: &bgv1.Domain{}, Field: IndexDomainPolicy, Extract: func(o client.Object) []string {
-			return []string{policyName(o.(*bgv1.Domain).Spec.PolicyRef)}
+			return []string{o.(*bgv1.Domain).PolicyName()}
 		}},
 		{Object: &bgv1.ProtectionPolicy{}, Field: IndexPolicySecret, Extract: func(o client.Object) []string {
 			return policySecretNames(o.(*bgv1.ProtectionPolicy))

@@ -122,12 +122,12 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	mb.Status.ObservedGeneration = mb.Generation
 
 	var policy bgv1.ProtectionPolicy
-	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(&mb)}, &policy); err != nil {
+	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading the mailbox's policy: %w", err)
 		}
 		setReady(&mb.Status.Conditions, mb.Generation, ReasonPolicyNotFound,
-			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", PolicyNameOf(&mb), mb.Namespace))
+			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", mb.PolicyName(), mb.Namespace))
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
@@ -272,7 +272,7 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 	}
 	if holdsPause(&mb.Status.Smartlead) {
 		var policy bgv1.ProtectionPolicy
-		err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(mb)}, &policy)
+		err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy)
 		var sc smartlead.Client
 		if err == nil {
 			sc, err = r.Smartlead.For(ctx, &policy)
@@ -360,7 +360,7 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	case a.unavailable != "":
 		setReady(conds, gen, ReasonSmartleadUnavailable, a.unavailable)
 	default:
-		setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+PolicyNameOf(mb)+", mode "+string(mode))
+		setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+mb.PolicyName()+", mode "+string(mode))
 	}
 }
 
@@ -400,7 +400,7 @@ func transitionEventType(mode bgv1.Mode, t *protection.Transition) string {
 // pause past the limit.
 func (r *MailboxReconciler) safetyAllows(ctx context.Context, mb *bgv1.Mailbox, rules protection.Rules) (bool, string) {
 	var list bgv1.MailboxList
-	if err := r.List(ctx, &list, client.InNamespace(mb.Namespace), client.MatchingFields{IndexMailboxPolicy: PolicyNameOf(mb)},
+	if err := r.List(ctx, &list, client.InNamespace(mb.Namespace), client.MatchingFields{IndexMailboxPolicy: mb.PolicyName()},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return false, "cannot count the policy's paused mailboxes: " + err.Error()
 	}

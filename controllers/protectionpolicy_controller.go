@@ -148,10 +148,10 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Only a mailbox's health and policy matter here, not every tally the receiver writes.
 		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			mb := o.(*bgv1.Mailbox)
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: PolicyNameOf(mb)}}}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}}}
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
-			return old.Status.Health != cur.Status.Health || PolicyNameOf(old) != PolicyNameOf(cur) ||
+			return old.Status.Health != cur.Status.Health || old.PolicyName() != cur.PolicyName() ||
 				(conditionReason(old.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit) !=
 					(conditionReason(cur.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit)
 		}})).

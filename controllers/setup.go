@@ -20,6 +20,9 @@ type Options struct {
 	ReceiverBindAddress string
 	// ReceiverMaxBody is the largest webhook body accepted, in bytes.
 	ReceiverMaxBody int64
+	// ReceiverMaxEventAge refuses events whose own timestamp is older (200 "stale"); at most the
+	// de-duplication horizon (2h), 0 disables the check.
+	ReceiverMaxEventAge time.Duration
 	// ReceiverBatchWindow is how long the receiver waits to group events into one status write; 0 disables batching.
 	ReceiverBatchWindow time.Duration
 	// MailboxConcurrency is how many mailboxes are reconciled (and called in Smartlead) at once.
@@ -37,13 +40,27 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ReceiverBindAddress, "receiver-bind-address", ":8082",
 		"Address the Smartlead webhook receiver and the execution gate listen on (0 disables them).")
 	fs.Int64Var(&o.ReceiverMaxBody, "receiver-max-body", 1<<20, "Largest webhook body accepted, in bytes; larger ones get 413.")
+	fs.DurationVar(&o.ReceiverMaxEventAge, "receiver-max-event-age", webhookreceiver.DedupHorizon,
+		"Events whose own timestamp is older are answered 200 {\"status\":\"stale\"} and not recorded (at most 2h, the de-duplication horizon; 0 disables).")
 	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
 		"How long the receiver gathers events for one mailbox into one status write; 0 writes each event alone.")
 	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls of different mailboxes run in parallel).")
 }
 
+// Validate reports options that cannot work.
+func (o *Options) Validate() error {
+	if o.ReceiverMaxEventAge < 0 || o.ReceiverMaxEventAge > webhookreceiver.DedupHorizon {
+		return fmt.Errorf("--receiver-max-event-age %s: must be between 0 and the de-duplication horizon %s, "+
+			"or an older retry could be counted twice", o.ReceiverMaxEventAge, webhookreceiver.DedupHorizon)
+	}
+	return nil
+}
+
 // Setup registers bounceguard's field indexes and reconcilers with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
 	if err := RegisterIndexes(mgr); err != nil {
 		return fmt.Errorf("registering field indexes: %w", err)
 	}
@@ -70,6 +87,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	receiver := &webhookreceiver.Server{
 		Addr:             opts.ReceiverBindAddress,
 		MaxBody:          opts.ReceiverMaxBody,
+		MaxEventAge:      opts.ReceiverMaxEventAge,
 		Client:           mgr.GetClient(),
 		Committer:        webhookreceiver.NewCommitter(mgr.GetClient(), mgr.GetAPIReader(), opts.ReceiverBatchWindow),
 		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,

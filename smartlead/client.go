@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // DefaultBaseURL is Smartlead's API.
@@ -93,7 +91,7 @@ type Options struct {
 	HTTPClient *http.Client
 	// Limiter spaces the requests; default: a new limiter of DefaultLimit/DefaultBurst. Share one per API key
 	// (see Limiters).
-	Limiter *rate.Limiter
+	Limiter *Limiter
 	// MaxAttempts bounds the requests per call, retries included; default 5.
 	MaxAttempts int
 	// Backoff is the first wait after a 5xx or timeout; it doubles per attempt, with jitter; default 500 ms.
@@ -129,7 +127,7 @@ func New(baseURL, apiKey string, opts Options) (*HTTPClient, error) {
 		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
 	if opts.Limiter == nil {
-		opts.Limiter = rate.NewLimiter(DefaultLimit, DefaultBurst)
+		opts.Limiter = NewLimiter(DefaultLimit, DefaultBurst)
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 5
@@ -252,7 +250,9 @@ func (c *HTTPClient) do(ctx context.Context, op, method, path string, query url.
 		}
 		wait := c.backoff(attempt)
 		if code == http.StatusTooManyRequests && retryAfter > 0 {
-			wait = retryAfter
+			// Every client of the key waits, not only this call: the limit is the key's.
+			c.opts.Limiter.Hold(min(retryAfter, c.opts.MaxWait))
+			wait = 0
 		}
 		timer := time.NewTimer(min(wait, c.opts.MaxWait))
 		select {

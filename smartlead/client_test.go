@@ -29,7 +29,7 @@ func newStandin(t *testing.T) (*standin.Server, string) {
 func newClient(t *testing.T, base string, opts smartlead.Options) *smartlead.HTTPClient {
 	t.Helper()
 	if opts.Limiter == nil {
-		opts.Limiter = rate.NewLimiter(rate.Inf, 1)
+		opts.Limiter = smartlead.NewLimiter(rate.Inf, 1)
 	}
 	if opts.Backoff == 0 {
 		opts.Backoff = 5 * time.Millisecond
@@ -256,6 +256,44 @@ func TestNewValidates(t *testing.T) {
 	for _, tc := range []struct{ base, key string }{{"ftp://x", "k"}, {"http://", "k"}, {"://", "k"}, {"http://x", ""}} {
 		if _, err := smartlead.New(tc.base, tc.key, smartlead.Options{}); err == nil {
 			t.Errorf("New(%q, %q) accepted", tc.base, tc.key)
+		}
+	}
+}
+
+// A 429's Retry-After holds every client of the key, not only the call that got it: a second worker on
+// the same key sends nothing until the pause has passed, while a worker on another key goes on.
+func TestRetryAfterHoldsTheWholeKey(t *testing.T) {
+	sl, base := newStandin(t)
+	id := sl.AddAccount("a@acme.com")
+	limiters := &smartlead.Limiters{Limit: rate.Inf, Burst: 1}
+	first := newClient(t, base, smartlead.Options{Limiter: limiters.For(apiKey)})
+	second := newClient(t, base, smartlead.Options{Limiter: limiters.For(apiKey)})
+	sl.Inject(standin.Fault{Count: 1, Code: http.StatusTooManyRequests, RetryAfter: "1"})
+	if err := first.Suspend(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	// first's retry came after the pause; now the pause is over. Put the key on hold again and have the
+	// second client call while it lasts.
+	sl.ResetCalls()
+	sl.Inject(standin.Fault{Count: 1, Code: http.StatusTooManyRequests, RetryAfter: "1"})
+	done := make(chan error, 1)
+	go func() { done <- first.Unsuspend(context.Background(), id) }()
+	for len(sl.Calls()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := second.Suspend(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	calls := sl.Calls()
+	if len(calls) != 3 || calls[0].Code != http.StatusTooManyRequests {
+		t.Fatalf("calls %v", sl.CallStrings())
+	}
+	for _, c := range calls[1:] {
+		if gap := c.At.Sub(calls[0].At); gap < 900*time.Millisecond {
+			t.Fatalf("%s went %s after the 429 with Retry-After: 1; the key's pause was not honoured", c, gap)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package smartlead
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -23,16 +25,59 @@ type Limiters struct {
 	Burst int
 
 	mu sync.Mutex
-	m  map[[sha256.Size]byte]*rate.Limiter
+	m  map[[sha256.Size]byte]*Limiter
+}
+
+// Limiter spaces the requests of one API key: a token bucket, and a pause that a 429's Retry-After puts
+// on every client of the key at once (not only on the call that got it).
+type Limiter struct {
+	bucket *rate.Limiter
+
+	mu        sync.Mutex
+	notBefore time.Time
+}
+
+// NewLimiter returns a limiter of limit requests per second with the given burst.
+func NewLimiter(limit rate.Limit, burst int) *Limiter {
+	return &Limiter{bucket: rate.NewLimiter(limit, burst)}
+}
+
+// Wait blocks until the key's Retry-After pause, if any, has passed and a token is free, or ctx ends.
+func (l *Limiter) Wait(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		wait := time.Until(l.notBefore)
+		l.mu.Unlock()
+		if wait <= 0 {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return l.bucket.Wait(ctx)
+}
+
+// Hold pauses every request of the key for d (Smartlead answered 429 with Retry-After: d).
+func (l *Limiter) Hold(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until := time.Now().Add(d); until.After(l.notBefore) {
+		l.notBefore = until
+	}
 }
 
 // For returns the limiter shared by every client of apiKey.
-func (l *Limiters) For(apiKey string) *rate.Limiter {
+func (l *Limiters) For(apiKey string) *Limiter {
 	k := sha256.Sum256([]byte(apiKey))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil {
-		l.m = map[[sha256.Size]byte]*rate.Limiter{}
+		l.m = map[[sha256.Size]byte]*Limiter{}
 	}
 	lim := l.m[k]
 	if lim == nil {
@@ -43,7 +88,7 @@ func (l *Limiters) For(apiKey string) *rate.Limiter {
 		if burst == 0 {
 			burst = DefaultBurst
 		}
-		lim = rate.NewLimiter(limit, burst)
+		lim = NewLimiter(limit, burst)
 		l.m[k] = lim
 	}
 	return lim

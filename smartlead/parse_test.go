@@ -74,7 +74,7 @@ func FuzzAnswers(f *testing.F) {
 		}))
 		defer srv.Close()
 		const key = "sk-fuzz-key"
-		c, err := New(srv.URL, key, Options{Limiter: rate.NewLimiter(rate.Inf, 1), MaxAttempts: 2, Backoff: time.Millisecond, MaxWait: time.Millisecond})
+		c, err := New(srv.URL, key, Options{Limiter: NewLimiter(rate.Inf, 1), MaxAttempts: 2, Backoff: time.Millisecond, MaxWait: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

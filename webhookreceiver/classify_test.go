@@ -170,7 +170,7 @@ var shapes = []struct {
 			"from_email": "alice@acme.com", "to_email": "lead" + n("num") + "@example.org", "to_name": n("words"),
 			"subject": n("words"), "campaign_id": n("num"), "campaign_name": n("words"), "sequence_number": n("num"),
 			"sent_message": map[string]any{"message_id": n("msgid"), "html": n("words"), "text": n("words"), "time": n("time")},
-			"message_id": n("msgid"), "app_url": "https://app.smartlead.ai/app/master-inbox?id=" + n("uuid"),
+			"message_id":   n("msgid"), "app_url": "https://app.smartlead.ai/app/master-inbox?id=" + n("uuid"),
 			"bounce_reply_message_id": n("msgid"), "secret_key": n("uuid"), "description": n("words"),
 			"bounce_message": map[string]any{"message_id": n("msgid"), "html": n("words") + " " + n("msgid"),
 				"text": text, "time": n("time")},
@@ -188,8 +188,8 @@ var shapes = []struct {
 		return mustJSON(map[string]any{
 			"event": "EMAIL_BOUNCED", "timestamp": time.Now().UTC().Format(time.RFC3339), "campaign_id": n("num"),
 			"campaign_name": n("words"), "lead_id": n("num"), "email_account_id": 456, "sequence_number": n("num"),
-			"lead": map[string]any{"email": "lead@example.org", "first_name": n("words")},
-			"email": map[string]any{"subject": n("words"), "message_id": n("msgid")},
+			"lead":   map[string]any{"email": "lead@example.org", "first_name": n("words")},
+			"email":  map[string]any{"subject": n("words"), "message_id": n("msgid")},
 			"bounce": map[string]any{"reason": text, "message_id": n("msgid"), "time": n("time"), "url": n("words")},
 		})
 	}},

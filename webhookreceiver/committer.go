@@ -12,16 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/tally"
 )
-
-// Rules are the parts of a policy that decide how an event is tallied.
-type Rules struct {
-	// CountSoftBounces counts soft bounces toward the window.
-	CountSoftBounces bool
-	// PauseWithinSends is the pause window shown in status (windowSends, windowBounces, window).
-	PauseWithinSends int32
-}
 
 // maxWriteAttempts bounds the re-read-and-re-apply loop of one flush.
 const maxWriteAttempts = 20
@@ -52,7 +45,7 @@ type queue struct {
 
 type item struct {
 	ev    tally.Event
-	rules Rules
+	rules protection.Rules
 	done  chan result
 }
 
@@ -69,7 +62,7 @@ func NewCommitter(c client.Client, reader client.Reader, window time.Duration) *
 
 // Submit records ev in the status of mb (a recent copy, e.g. from the cache) and reports whether it was
 // new (false: a duplicate). It returns once the event is durably stored, or with an error.
-func (c *Committer) Submit(ctx context.Context, mb *bgv1.Mailbox, ev tally.Event, rules Rules) (bool, error) {
+func (c *Committer) Submit(ctx context.Context, mb *bgv1.Mailbox, ev tally.Event, rules protection.Rules) (bool, error) {
 	key := client.ObjectKeyFromObject(mb)
 	it := &item{ev: ev, rules: rules, done: make(chan result, 1)}
 	c.mu.Lock()
@@ -152,7 +145,7 @@ func (c *Committer) write(key types.NamespacedName, base *bgv1.Mailbox, batch []
 		if !anyNew {
 			return base, recorded, nil
 		}
-		tally.Refresh(&obj.Status, batch[len(batch)-1].rules.PauseWithinSends)
+		tally.Refresh(&obj.Status, batch[len(batch)-1].rules.Pause.WithinSends)
 		err := c.client.Status().Update(ctx, obj)
 		switch {
 		case err == nil:

@@ -69,7 +69,7 @@ func (s *Server) gate(ctx context.Context, email, namespace string) (*GateAnswer
 	mb := &list.Items[0]
 	var policy bgv1.ProtectionPolicy
 	mode := bgv1.ModeObserve
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.Spec.PolicyRef.Name}, &policy); err == nil && policy.Spec.Mode != "" {
+	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy); err == nil && policy.Spec.Mode != "" {
 		mode = policy.Spec.Mode
 	}
 	var domain *bgv1.Domain

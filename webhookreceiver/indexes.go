@@ -13,8 +13,9 @@ import (
 const (
 	// IndexMailboxEmail indexes Mailboxes by spec.email.
 	IndexMailboxEmail = "spec.email"
-	// IndexMailboxAccountID indexes Mailboxes by spec.smartleadAccountID (decimal).
-	IndexMailboxAccountID = "spec.smartleadAccountID"
+	// IndexMailboxAccountID indexes Mailboxes by their Smartlead account id (decimal): spec.smartleadAccountID,
+	// and the id bounceguard learned into status.smartlead.accountID when the spec has none.
+	IndexMailboxAccountID = "smartleadAccountID"
 	// IndexPolicyOrganization indexes ProtectionPolicies by spec.smartlead.organizationID.
 	IndexPolicyOrganization = "spec.smartlead.organizationID"
 )
@@ -35,10 +36,7 @@ var Indexes = []FieldIndex{
 		return []string{strings.ToLower(o.(*bgv1.Mailbox).Spec.Email)}
 	}},
 	{&bgv1.Mailbox{}, IndexMailboxAccountID, func(o client.Object) []string {
-		if id := o.(*bgv1.Mailbox).Spec.SmartleadAccountID; id != nil {
-			return []string{strconv.FormatInt(*id, 10)}
-		}
-		return nil
+		return mailboxAccountIDs(o.(*bgv1.Mailbox))
 	}},
 	{&bgv1.ProtectionPolicy{}, IndexPolicyOrganization, func(o client.Object) []string {
 		if id := o.(*bgv1.ProtectionPolicy).Spec.Smartlead.OrganizationID; id != "" {
@@ -46,4 +44,16 @@ var Indexes = []FieldIndex{
 		}
 		return nil
 	}},
+}
+
+// mailboxAccountIDs lists the distinct account ids a mailbox is known by.
+func mailboxAccountIDs(mb *bgv1.Mailbox) []string {
+	var ids []string
+	if id := mb.Spec.SmartleadAccountID; id != nil && *id > 0 {
+		ids = append(ids, strconv.FormatInt(*id, 10))
+	}
+	if id := mb.Status.Smartlead.AccountID; id > 0 && (mb.Spec.SmartleadAccountID == nil || *mb.Spec.SmartleadAccountID != id) {
+		ids = append(ids, strconv.FormatInt(id, 10))
+	}
+	return ids
 }

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/tally"
 )
 
@@ -34,6 +35,12 @@ const (
 	WebhookPath = "/webhooks/smartlead"
 	GatePath    = "/v1/gate"
 )
+
+// DedupHorizon is how long a delivered event is recognised as a duplicate, at the rate the ledger is
+// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour, with room
+// to spare). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
+// memory can be counted.
+const DedupHorizon = 2 * time.Hour
 
 // Server is the receiver: a manager Runnable that serves on every replica, once the cache has synced.
 type Server struct {
@@ -49,6 +56,9 @@ type Server struct {
 	WaitForCacheSync func(context.Context) bool
 	// Log receives the receiver's log lines (never a secret or a lead address).
 	Log logr.Logger
+	// MaxEventAge refuses (200 "stale", nothing written) an event whose own timestamp is older; 0 disables
+	// the check. It must not exceed the de-duplication horizon (DedupHorizon).
+	MaxEventAge time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -202,15 +212,19 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 		return "ignored", typ, nil
 	}
 
-	policy, mb, herr := s.findMailbox(ctx, policies, ev)
+	if s.MaxEventAge > 0 && !ev.At.IsZero() && s.now().Sub(ev.At) > s.MaxEventAge {
+		// A replayed capture or a retry past the de-duplication horizon: it could count twice.
+		return "stale", typ, nil
+	}
+	mb, herr := s.findMailbox(ctx, policies, ev)
 	if herr != nil {
 		return "", typ, herr
 	}
-	tev := tally.Event{ID: EventID(r.Header.Get("X-Request-Id"), ev), Kind: ev.Kind, Soft: ev.Soft, At: s.now()}
-	rules := Rules{CountSoftBounces: policy.Spec.Mailbox.CountSoftBounces, PauseWithinSends: policy.Spec.Mailbox.Pause.WithinSends}
-	if rules.PauseWithinSends == 0 {
-		rules.PauseWithinSends = 100
+	rules, err := s.rulesOf(ctx, mb)
+	if err != nil {
+		return "", typ, unavailable("reading the mailbox's policy: %v", apierrors.ReasonForError(err))
 	}
+	tev := tally.Event{ID: EventID(r.Header.Get("X-Request-Id"), ev), Kind: ev.Kind, Soft: ev.Soft, At: s.now()}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	recorded, err := s.Committer.Submit(ctx, mb, tev, rules)
@@ -239,6 +253,21 @@ func eventTypeLabel(ev Event) string {
 	return "ignored"
 }
 
+// rulesOf returns the rules an event of mb is tallied by: those of the mailbox's own policy (policyRef),
+// whichever policy authenticated the webhook; the defaults while that policy is missing (the reconciler
+// then reports PolicyNotFound and makes no Smartlead call).
+func (s *Server) rulesOf(ctx context.Context, mb *bgv1.Mailbox) (protection.Rules, error) {
+	var p bgv1.ProtectionPolicy
+	err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &p)
+	switch {
+	case err == nil:
+		return protection.RulesFor(&p), nil
+	case apierrors.IsNotFound(err):
+		return protection.RulesFor(nil), nil
+	}
+	return protection.Rules{}, err
+}
+
 // authenticate finds the policies of the request's organization and checks the signature against the
 // webhook secrets they reference. It returns the policies the request is authentic for, sorted.
 func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte) ([]bgv1.ProtectionPolicy, *httpError) {
@@ -259,6 +288,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 	})
 	signature := r.Header.Get("X-Smartlead-Signature")
 	var ok []bgv1.ProtectionPolicy
+	unreadable := "" // why a policy's webhook secret could not be read, if one could not
 	for _, p := range list.Items {
 		ref := p.Spec.Smartlead.WebhookSecretRef
 		if ref == nil {
@@ -269,22 +299,30 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 			ok = append(ok, p)
 			continue
 		}
+		// One policy's missing Secret must not turn away the webhooks of the others on the organization.
 		var secret corev1.Secret
 		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, unavailable("the webhook secret of policy %s/%s is missing", p.Namespace, p.Name)
+				unreadable = fmt.Sprintf("the webhook secret of policy %s/%s is missing", p.Namespace, p.Name)
+			} else {
+				unreadable = fmt.Sprintf("reading the webhook secret: %v", apierrors.ReasonForError(err))
 			}
-			return nil, unavailable("reading the webhook secret: %v", err)
+			continue
 		}
 		secrets := string(secret.Data[ref.Key])
 		if secrets == "" {
-			return nil, unavailable("the webhook secret of policy %s/%s has no key %q", p.Namespace, p.Name, ref.Key)
+			unreadable = fmt.Sprintf("the webhook secret of policy %s/%s has no key %q", p.Namespace, p.Name, ref.Key)
+			continue
 		}
 		if signature != "" && VerifySignature(body, signature, secrets) {
 			ok = append(ok, p)
 		}
 	}
 	if len(ok) == 0 {
+		if unreadable != "" {
+			// It may be this policy's event: Smartlead retries it once the Secret is fixed, so nothing is lost.
+			return nil, unavailable("%s", unreadable)
+		}
 		if signature == "" {
 			return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature")
 		}
@@ -293,10 +331,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 	return ok, nil
 }
 
-// findMailbox returns the policy and Mailbox an event belongs to, creating the Mailbox when the policy
-// auto-discovers. With several policies for one organization, the first that has the mailbox wins,
-// else the first in namespace/name order.
-func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPolicy, ev Event) (*bgv1.ProtectionPolicy, *bgv1.Mailbox, *httpError) {
+// findMailbox returns the Mailbox an event belongs to, creating it when the policy auto-discovers. With
+// several policies for one organization, the first (in namespace/name order) whose namespace has the
+// mailbox wins, else the first. A nested-shape event names only the account id: it finds a mailbox whose
+// spec or status holds that id.
+func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, *httpError) {
 	for i := range policies {
 		p := &policies[i]
 		var list bgv1.MailboxList
@@ -305,37 +344,58 @@ func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPoli
 			field, value = IndexMailboxAccountID, strconv.FormatInt(ev.AccountID, 10)
 		}
 		if err := s.Client.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{field: value}); err != nil {
-			return nil, nil, unavailable("looking up the mailbox: %v", err)
+			return nil, unavailable("looking up the mailbox: %v", err)
 		}
 		if len(list.Items) > 0 {
 			sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-			return p, &list.Items[0], nil
+			return &list.Items[0], nil
 		}
 	}
 	p := &policies[0]
 	if ev.Sender == "" {
-		return nil, nil, fail(http.StatusNotFound, "unknown sender: no Mailbox has email_account_id %d", ev.AccountID)
+		return nil, fail(http.StatusNotFound, "unknown sender: no Mailbox has email_account_id %d", ev.AccountID)
 	}
 	if p.Spec.AutoDiscover != nil && !*p.Spec.AutoDiscover {
-		return nil, nil, fail(http.StatusNotFound, "unknown sender: no Mailbox for it and autoDiscover is off")
+		return nil, fail(http.StatusNotFound, "unknown sender: no Mailbox for it and autoDiscover is off")
 	}
 	mb, err := s.discover(ctx, p, ev)
 	if err != nil {
 		if apierrors.IsInvalid(err) {
-			return nil, nil, fail(http.StatusBadRequest, "invalid sender address")
+			return nil, fail(http.StatusBadRequest, "invalid sender address")
 		}
-		return nil, nil, unavailable("creating the mailbox: %v", apierrors.ReasonForError(err))
+		return nil, unavailable("creating the mailbox: %v", apierrors.ReasonForError(err))
 	}
-	return p, mb, nil
+	return mb, nil
+}
+
+// discoveredPolicy is the policy an auto-discovered Mailbox is given: the namespace's "default" when it
+// has one, else the policy that matched the webhook.
+func (s *Server) discoveredPolicy(ctx context.Context, matched *bgv1.ProtectionPolicy) (string, error) {
+	if matched.Name == bgv1.DefaultPolicyName {
+		return matched.Name, nil
+	}
+	var p bgv1.ProtectionPolicy
+	err := s.Client.Get(ctx, types.NamespacedName{Namespace: matched.Namespace, Name: bgv1.DefaultPolicyName}, &p)
+	switch {
+	case err == nil:
+		return bgv1.DefaultPolicyName, nil
+	case apierrors.IsNotFound(err):
+		return matched.Name, nil
+	}
+	return "", err
 }
 
 // discover creates the Mailbox of an unknown sender, named after its address.
 func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, error) {
+	policyName, err := s.discoveredPolicy(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range MailboxNames(ev.Sender) {
 		mb := &bgv1.Mailbox{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace,
 				Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
-			Spec: bgv1.MailboxSpec{Email: ev.Sender, PolicyRef: bgv1.LocalPolicyReference{Name: p.Name}},
+			Spec: bgv1.MailboxSpec{Email: ev.Sender, PolicyRef: bgv1.LocalPolicyReference{Name: policyName}},
 		}
 		if ev.AccountID > 0 {
 			id := ev.AccountID
@@ -343,7 +403,7 @@ func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, ev Even
 		}
 		err := s.Client.Create(ctx, mb)
 		if err == nil {
-			s.Log.Info("discovered a new mailbox", "mailbox", p.Namespace+"/"+name)
+			s.Log.Info("discovered a new mailbox", "mailbox", p.Namespace+"/"+name, "policy", policyName)
 			return mb, nil
 		}
 		if !apierrors.IsAlreadyExists(err) {

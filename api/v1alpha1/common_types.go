@@ -58,3 +58,21 @@ type SecretKeySelector struct {
 	// +kubebuilder:validation:MaxLength=253
 	Key string `json:"key"`
 }
+
+// DefaultPolicyName is the policy a Mailbox or Domain without policyRef belongs to, and the policy
+// auto-discovered Mailboxes and operator-created Domains are given when the namespace has one.
+const DefaultPolicyName = "default"
+
+// NameOrDefault returns the referenced policy's name, DefaultPolicyName when empty.
+func (r LocalPolicyReference) NameOrDefault() string {
+	if r.Name == "" {
+		return DefaultPolicyName
+	}
+	return r.Name
+}
+
+// PolicyName returns the name of the ProtectionPolicy whose rules govern the mailbox.
+func (m *Mailbox) PolicyName() string { return m.Spec.PolicyRef.NameOrDefault() }
+
+// PolicyName returns the name of the ProtectionPolicy whose rules govern the domain.
+func (d *Domain) PolicyName() string { return d.Spec.PolicyRef.NameOrDefault() }
