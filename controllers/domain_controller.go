@@ -73,7 +73,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		if protection.Unhealthy(mb.Status.Health) {
 			st.UnhealthyMailboxes++
 		}
-		if mb.Status.Health == bgv1.HealthPaused || mb.Status.Smartlead.Paused {
+		if pausedInSmartlead(mb) {
 			st.PausedMailboxes++
 		}
 	}
@@ -120,9 +120,13 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 		evidence += "; cooldown until " + st.ResumeAt.UTC().Format(time.RFC3339)
 	}
 	switch {
-	case paused && rules.Mode == bgv1.ModeEnforce:
+	case paused && rules.Mode == bgv1.ModeEnforce && st.PausedMailboxes > 0:
 		setCondition(conds, gen, bgv1.ConditionPaused, true, protection.ReasonDomainThreshold,
-			evidence+"; its mailboxes are paused in Smartlead (each Mailbox's Paused condition says whether it is)")
+			fmt.Sprintf("%s; %d of %d mailboxes paused in Smartlead", evidence, st.PausedMailboxes, st.Mailboxes))
+	case paused && rules.Mode == bgv1.ModeEnforce:
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotPausedInSmartlead,
+			"none of the domain's mailboxes is paused in Smartlead (the safety limit, a missing API key or a failing "+
+				"Smartlead call; each Mailbox's Paused condition says which): "+evidence)
 	case paused:
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
 			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause the domain: %s", rules.Mode, evidence))
@@ -155,7 +159,7 @@ func (r *DomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: mb.Domain()}}}
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
-			return old.Status.Health != cur.Status.Health || old.Status.Smartlead.Paused != cur.Status.Smartlead.Paused
+			return old.Status.Health != cur.Status.Health || pausedInSmartlead(old) != pausedInSmartlead(cur)
 		}})).
 		Watches(&bgv1.ProtectionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.domainsOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -41,6 +42,7 @@ const (
 	ReasonNotWarning           = "NotWarning"
 	ReasonNotRecommended       = "NotRecommended"
 	ReasonHealthy              = "Healthy"
+	ReasonNotPausedInSmartlead = "NotPausedInSmartlead"
 )
 
 // Event reasons for Smartlead actions.
@@ -63,6 +65,8 @@ type MailboxReconciler struct {
 	Clock clock.PassiveClock
 	// Smartlead returns the Smartlead client of a policy.
 	Smartlead SmartleadProvider
+	// APIReader reads from the API server directly (finalizer updates); default: the client.
+	APIReader client.Reader
 
 	mu sync.Mutex
 	// pausedRecently holds the mailboxes this reconciler paused in Smartlead, so that the safety limit
@@ -126,8 +130,16 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading the mailbox's policy: %w", err)
 		}
-		setReady(&mb.Status.Conditions, mb.Generation, ReasonPolicyNotFound,
-			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", mb.PolicyName(), mb.Namespace))
+		msg := fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", mb.PolicyName(), mb.Namespace)
+		if sl := &mb.Status.Smartlead; holdsPause(sl) {
+			msg += fmt.Sprintf("; the account (%d) stays paused in Smartlead as it is and no call is made. To resume it, "+
+				"restore the policy or point spec.policyRef at an existing one (it is then resumed with the API key "+
+				"that paused it), or delete the Mailbox (which resumes it first)", sl.AccountID)
+		}
+		if conditionReason(mb.Status.Conditions, bgv1.ConditionReady) != ReasonPolicyNotFound {
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, ReasonPolicyNotFound, "Reconcile", "%s", msg)
+		}
+		setReady(&mb.Status.Conditions, mb.Generation, ReasonPolicyNotFound, msg)
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
@@ -222,7 +234,11 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 			return a
 		}
 	}
-	sc, err := r.Smartlead.For(ctx, policy)
+	creds := CredentialsOf(policy)
+	if recorded, ok := pauseCredentials(mb); ok {
+		creds = recorded // a pause begun is finished, and resumed, with the credentials that began it
+	}
+	sc, err := r.Smartlead.For(ctx, creds)
 	if err != nil {
 		if errors.Is(err, ErrNoAPIKey) {
 			a.unavailable = err.Error()
@@ -231,7 +247,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		a.err = err
 		return a
 	}
-	e := &enforcer{sl: sc, mb: mb, now: now, save: save}
+	e := &enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}
 	if a.want {
 		// The finalizer lets a deleted Mailbox be resumed in Smartlead first (see finalize).
 		if a.err = r.setFinalizer(ctx, mb, true); a.err == nil {
@@ -271,15 +287,21 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 		return nil
 	}
 	if holdsPause(&mb.Status.Smartlead) {
-		var policy bgv1.ProtectionPolicy
-		err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy)
+		creds, recorded := pauseCredentials(mb)
+		var err error
+		if !recorded { // paused by a version that did not record its credentials
+			var policy bgv1.ProtectionPolicy
+			if err = r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy); err == nil {
+				creds = CredentialsOf(&policy)
+			}
+		}
 		var sc smartlead.Client
 		if err == nil {
-			sc, err = r.Smartlead.For(ctx, &policy)
+			sc, err = r.Smartlead.For(ctx, creds)
 		}
 		switch {
 		case err == nil:
-			if err := (&enforcer{sl: sc, mb: mb, now: now, save: save}).resume(ctx); err != nil {
+			if err := (&enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}).resume(ctx); err != nil {
 				return err
 			}
 			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
@@ -296,24 +318,50 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 	return r.setFinalizer(ctx, mb, false)
 }
 
-// setFinalizer adds or removes FinalizerSmartlead with a metadata patch of a copy, so that the status this
-// reconcile is computing is not replaced by the server's answer.
+// setFinalizer adds or removes FinalizerSmartlead with optimistic concurrency: it reads the mailbox from
+// the API server, patches its finalizers conditionally on that resourceVersion, and on a conflict reads
+// again, so that another controller's finalizer added meanwhile is never dropped. The status this
+// reconcile is computing is not touched.
 func (r *MailboxReconciler) setFinalizer(ctx context.Context, mb *bgv1.Mailbox, present bool) error {
 	if controllerutil.ContainsFinalizer(mb, FinalizerSmartlead) == present {
 		return nil
 	}
-	cp := mb.DeepCopy()
-	patch := client.MergeFrom(cp.DeepCopy())
-	if present {
-		controllerutil.AddFinalizer(cp, FinalizerSmartlead)
-	} else {
-		controllerutil.RemoveFinalizer(cp, FinalizerSmartlead)
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
 	}
-	if err := r.Patch(ctx, cp, patch); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		cur := &bgv1.Mailbox{}
+		if err := reader.Get(ctx, client.ObjectKeyFromObject(mb), cur); err != nil {
+			return err
+		}
+		if controllerutil.ContainsFinalizer(cur, FinalizerSmartlead) == present {
+			mb.Finalizers = cur.Finalizers
+			return nil
+		}
+		patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		if present {
+			controllerutil.AddFinalizer(cur, FinalizerSmartlead)
+		} else {
+			controllerutil.RemoveFinalizer(cur, FinalizerSmartlead)
+		}
+		if err := r.Patch(ctx, cur, patch); err != nil {
+			return err
+		}
+		mb.Finalizers = cur.Finalizers
+		return nil
+	})
+	if err != nil && !(apierrors.IsNotFound(err) && !present) {
 		return fmt.Errorf("updating the finalizer: %w", err)
 	}
-	mb.Finalizers = cp.Finalizers
 	return nil
+}
+
+// reporter returns the enforcer's way to tell a person about a skipped step: a Warning Event.
+func (r *MailboxReconciler) reporter(mb *bgv1.Mailbox) func(reason, message string) {
+	return func(reason, message string) {
+		r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, reason, "Smartlead", "%s", message)
+	}
 }
 
 // setMailboxConditions writes Warning, Paused, PauseRecommended and Ready from the mailbox's state. Messages

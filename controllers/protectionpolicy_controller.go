@@ -61,7 +61,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, fmt.Errorf("listing the policy's mailboxes: %w", err)
 	}
 	st := &policy.Status
-	st.Mailboxes, st.HealthyMailboxes, st.WarningMailboxes, st.PausedMailboxes, st.RecoveringMailboxes = 0, 0, 0, 0, 0
+	st.Mailboxes, st.Healthy, st.Warning, st.Paused, st.Recovering, st.PausedMailboxes = 0, 0, 0, 0, 0, 0
 	var held int32
 	heldMessage := ""
 	for i := range mailboxes.Items {
@@ -70,15 +70,18 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			held++
 			heldMessage = c.Message
 		}
+		if pausedInSmartlead(&mailboxes.Items[i]) {
+			st.PausedMailboxes++
+		}
 		switch mailboxes.Items[i].Status.Health {
 		case bgv1.HealthWarning:
-			st.WarningMailboxes++
+			st.Warning++
 		case bgv1.HealthPaused:
-			st.PausedMailboxes++
+			st.Paused++
 		case bgv1.HealthRecovering:
-			st.RecoveringMailboxes++
+			st.Recovering++
 		default:
-			st.HealthyMailboxes++
+			st.Healthy++
 		}
 	}
 
@@ -101,8 +104,8 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
-	for health, n := range map[bgv1.Health]int32{bgv1.HealthHealthy: st.HealthyMailboxes, bgv1.HealthWarning: st.WarningMailboxes,
-		bgv1.HealthPaused: st.PausedMailboxes, bgv1.HealthRecovering: st.RecoveringMailboxes} {
+	for health, n := range map[bgv1.Health]int32{bgv1.HealthHealthy: st.Healthy, bgv1.HealthWarning: st.Warning,
+		bgv1.HealthPaused: st.Paused, bgv1.HealthRecovering: st.Recovering} {
 		mailboxesByHealth.WithLabelValues(policy.Namespace, policy.Name, string(health)).Set(float64(n))
 	}
 
@@ -152,6 +155,7 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
 			return old.Status.Health != cur.Status.Health || old.PolicyName() != cur.PolicyName() ||
+				pausedInSmartlead(old) != pausedInSmartlead(cur) ||
 				(conditionReason(old.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit) !=
 					(conditionReason(cur.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit)
 		}})).
@@ -161,6 +165,12 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	return requestsFor(ctx, r.Client, &bgv1.ProtectionPolicyList{}, IndexPolicySecret, o)
+}
+
+// pausedInSmartlead reports whether a mailbox is paused in Smartlead: its Paused condition is True. It is
+// what every PAUSED column counts (policies, domains and mailboxes alike).
+func pausedInSmartlead(mb *bgv1.Mailbox) bool {
+	return conditionStatus(mb.Status.Conditions, bgv1.ConditionPaused) == metav1.ConditionTrue
 }
 
 func conditionReason(conds []metav1.Condition, typ string) string {

@@ -74,7 +74,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		opts.Smartlead = &SecretSmartleadProvider{Reader: mgr.GetClient(), Limiters: &smartlead.Limiters{}, Options: opts.SmartleadOptions}
 	}
 	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
-		Clock: opts.Clock, Smartlead: opts.Smartlead}
+		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader()}
 	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}

@@ -18,11 +18,33 @@ import (
 	"github.com/bounceguard/bounceguard/smartlead"
 )
 
-// SmartleadProvider returns the Smartlead client for a policy.
+// Credentials say how to reach Smartlead: the API key's Secret key in a namespace, and the base URL.
+type Credentials struct {
+	Namespace       string
+	APIKeySecretRef *bgv1.SecretKeySelector
+	BaseURL         string
+}
+
+// CredentialsOf returns a policy's Smartlead credentials.
+func CredentialsOf(p *bgv1.ProtectionPolicy) Credentials {
+	return Credentials{Namespace: p.Namespace, APIKeySecretRef: p.Spec.Smartlead.APIKeySecretRef, BaseURL: p.Spec.Smartlead.BaseURL}
+}
+
+// pauseCredentials returns the credentials recorded when a mailbox was paused, if any: a resume uses
+// them, whatever its policy says by then (or when it is gone).
+func pauseCredentials(mb *bgv1.Mailbox) (Credentials, bool) {
+	st := &mb.Status.Smartlead
+	if st.APIKeySecretRef == nil {
+		return Credentials{}, false
+	}
+	return Credentials{Namespace: mb.Namespace, APIKeySecretRef: st.APIKeySecretRef, BaseURL: st.BaseURL}, true
+}
+
+// SmartleadProvider returns Smartlead clients.
 type SmartleadProvider interface {
-	// For returns a client for the policy's Smartlead organization, or an error saying why there is none
-	// (the API key Secret or key is missing). The error never holds the key.
-	For(ctx context.Context, policy *bgv1.ProtectionPolicy) (smartlead.Client, error)
+	// For returns a client for the credentials, or an error saying why there is none (the API key Secret
+	// or key is missing). The error never holds the key.
+	For(ctx context.Context, creds Credentials) (smartlead.Client, error)
 }
 
 // SecretSmartleadProvider builds HTTP clients from the policy's baseURL and API key Secret. All clients of
@@ -40,13 +62,13 @@ type SecretSmartleadProvider struct {
 var ErrNoAPIKey = errors.New("no Smartlead API key")
 
 // For implements SmartleadProvider.
-func (p *SecretSmartleadProvider) For(ctx context.Context, policy *bgv1.ProtectionPolicy) (smartlead.Client, error) {
-	ref := policy.Spec.Smartlead.APIKeySecretRef
+func (p *SecretSmartleadProvider) For(ctx context.Context, creds Credentials) (smartlead.Client, error) {
+	ref := creds.APIKeySecretRef
 	if ref == nil {
 		return nil, fmt.Errorf("%w: spec.smartlead.apiKeySecretRef is not set", ErrNoAPIKey)
 	}
 	var secret corev1.Secret
-	if err := p.Reader.Get(ctx, types.NamespacedName{Namespace: policy.Namespace, Name: ref.Name}, &secret); err != nil {
+	if err := p.Reader.Get(ctx, types.NamespacedName{Namespace: creds.Namespace, Name: ref.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%w: Secret %q not found", ErrNoAPIKey, ref.Name)
 		}
@@ -59,7 +81,7 @@ func (p *SecretSmartleadProvider) For(ctx context.Context, policy *bgv1.Protecti
 	opts := p.Options
 	opts.Limiter = p.Limiters.For(key)
 	opts.Observe = observeSmartleadCall
-	return smartlead.New(policy.Spec.Smartlead.BaseURL, key, opts)
+	return smartlead.New(creds.BaseURL, key, opts)
 }
 
 // Smartlead operations recorded in status.smartlead.lastOperation.
@@ -77,11 +99,36 @@ const (
 // nor forgets one that started: campaigns are recorded before the first removal, and removals and
 // restores are idempotent in Smartlead.
 type enforcer struct {
-	sl   smartlead.Client
-	mb   *bgv1.Mailbox
-	now  time.Time
-	save func(ctx context.Context) error
+	sl    smartlead.Client
+	creds Credentials
+	mb    *bgv1.Mailbox
+	now   time.Time
+	save  func(ctx context.Context) error
+	// report tells a person about a step that could not be done and was skipped (a Warning Event).
+	report func(reason, message string)
 }
+
+// Event reasons of steps skipped during a pause or resume.
+const (
+	EventCampaignGone         = "CampaignGone"
+	EventCampaignRemoveFailed = "CampaignRemovalFailed"
+)
+
+// skipCampaign records a campaign that no longer exists in Smartlead: nothing to remove or restore.
+func (e *enforcer) skipCampaign(cid int64, op string) {
+	st := &e.mb.Status.Smartlead
+	st.SkippedCampaignIDs = append(slices.DeleteFunc(st.SkippedCampaignIDs, func(c int64) bool { return c == cid }), cid)
+	if n := len(st.SkippedCampaignIDs); n > maxSkipped {
+		st.SkippedCampaignIDs = st.SkippedCampaignIDs[n-maxSkipped:]
+	}
+	if e.report != nil {
+		e.report(EventCampaignGone, fmt.Sprintf("campaign %d no longer exists in Smartlead (404): skipped while %s account %d; "+
+			"the rest went on", cid, op, st.AccountID))
+	}
+}
+
+// maxSkipped bounds status.smartlead.skippedCampaignIDs.
+const maxSkipped = 20
 
 // attempt records the outcome of one operation.
 func (e *enforcer) attempt(ctx context.Context, op string, err error) error {
@@ -115,7 +162,9 @@ func (e *enforcer) accountID(ctx context.Context) (int64, error) {
 	return id, e.attempt(ctx, opResolve, err)
 }
 
-// pause pauses the mailbox in Smartlead with the policy's action, resuming a half-done pause as it was begun.
+// pause pauses the mailbox in Smartlead with the policy's action, resuming a half-done pause as it was
+// begun. It never stops half-way: a campaign that no longer exists is skipped, and a campaign removal
+// that fails leaves the account suspended instead, so that it stops sending all the same.
 func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason string) error {
 	st := &e.mb.Status.Smartlead
 	id, err := e.accountID(ctx)
@@ -124,6 +173,9 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 	}
 	if st.Action == "" {
 		st.Action = action
+		st.SkippedCampaignIDs = nil
+		// The credentials that pause are the ones that resume, whatever becomes of the policy.
+		st.APIKeySecretRef, st.BaseURL = e.creds.APIKeySecretRef.DeepCopy(), e.creds.BaseURL
 		if action == bgv1.PauseActionRemoveFromCampaigns {
 			ids, err := e.sl.Campaigns(ctx, id)
 			st.RemovedCampaignIDs = ids
@@ -137,21 +189,36 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			}
 		}
 	}
-	if st.Action == bgv1.PauseActionRemoveFromCampaigns {
+	var removalFailed error
+	if st.Action == bgv1.PauseActionRemoveFromCampaigns && !st.Suspended {
 		for _, cid := range slices.Clone(st.RemovedCampaignIDs) {
 			err := e.sl.RemoveFromCampaign(ctx, cid, id)
-			if errors.Is(err, smartlead.ErrLastAccount) {
+			switch {
+			case errors.Is(err, smartlead.ErrLastAccount):
 				// Not removed, so not to be restored; the account is suspended below instead.
 				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
 				st.RefusedCampaignIDs = append(st.RefusedCampaignIDs, cid)
 				err = nil
+			case errors.Is(err, smartlead.ErrNotFound):
+				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
+				e.skipCampaign(cid, "removing")
+				err = nil
+			case err != nil:
+				// Kept in RemovedCampaignIDs: restoring an account that is still in a campaign is harmless,
+				// and the removal may have happened before the answer was lost.
+				removalFailed = err
+				if e.report != nil {
+					e.report(EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
+						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
+				}
 			}
-			if err := e.attempt(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err); err != nil {
-				return err
+			if serr := e.attempt(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err); serr != nil && serr != err { //nolint:errorlint // identity: only a failed save stops
+				return serr
 			}
 		}
 	}
-	if (st.Action == bgv1.PauseActionSuspend || len(st.RefusedCampaignIDs) > 0) && !st.Suspended {
+	needSuspend := st.Action == bgv1.PauseActionSuspend || len(st.RefusedCampaignIDs) > 0 || removalFailed != nil
+	if needSuspend && !st.Suspended {
 		err := e.sl.Suspend(ctx, id)
 		st.Suspended = err == nil
 		if err := e.attempt(ctx, opSuspend, err); err != nil {
@@ -160,7 +227,15 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 	}
 	st.Paused, st.Reason = true, reason
 	st.PausedAt = &metav1.Time{Time: e.now}
-	return e.attempt(ctx, string(st.Action), nil)
+	// The account has stopped sending: the pause is done. A failed removal stays on record (lastError).
+	op, outcome := string(st.Action), error(nil)
+	if removalFailed != nil {
+		op, outcome = opRemove, fmt.Errorf("suspended instead: %w", removalFailed)
+	}
+	if err := e.attempt(ctx, op, outcome); err != nil && err != outcome { //nolint:errorlint // identity: only a failed save stops
+		return err
+	}
+	return nil
 }
 
 // resume undoes exactly what pause did: restores the campaigns it removed and unsuspends what it suspended.
@@ -176,6 +251,11 @@ func (e *enforcer) resume(ctx context.Context) error {
 	for len(st.RemovedCampaignIDs) > 0 {
 		cid := st.RemovedCampaignIDs[0]
 		err := e.sl.AddToCampaign(ctx, cid, id)
+		if errors.Is(err, smartlead.ErrNotFound) {
+			// Deleted while the account was paused: nothing to restore; the rest of the resume goes on.
+			e.skipCampaign(cid, "restoring")
+			err = nil
+		}
 		if err == nil {
 			st.RemovedCampaignIDs = st.RemovedCampaignIDs[1:]
 		}
@@ -191,6 +271,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		}
 	}
 	st.Paused, st.Reason, st.Action, st.PausedAt, st.RemovedCampaignIDs, st.RefusedCampaignIDs = false, "", "", nil, nil, nil
+	st.APIKeySecretRef, st.BaseURL = nil, ""
 	return e.attempt(ctx, "Resume", nil)
 }
 

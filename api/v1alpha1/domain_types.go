@@ -23,7 +23,7 @@ type DomainStatus struct {
 	// UnhealthyMailboxes is the number of those whose own health is Warning or Paused.
 	// +optional
 	UnhealthyMailboxes int32 `json:"unhealthyMailboxes"`
-	// PausedMailboxes is the number of those that are paused, for any reason.
+	// PausedMailboxes is the number of those that are paused in Smartlead (their condition Paused=True), for any reason.
 	// +optional
 	PausedMailboxes int32 `json:"pausedMailboxes"`
 	// UnhealthyPercent is UnhealthyMailboxes as a whole percentage of Mailboxes.

@@ -72,6 +72,20 @@ type SmartleadState struct {
 	// +listType=atomic
 	// +optional
 	RefusedCampaignIDs []int64 `json:"refusedCampaignIDs,omitempty"`
+	// SkippedCampaignIDs are campaigns that no longer existed in Smartlead (404) when bounceguard removed the
+	// account from them or restored it; they were skipped and the rest of the pause or resume went on.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	SkippedCampaignIDs []int64 `json:"skippedCampaignIDs,omitempty"`
+	// APIKeySecretRef is the Secret key whose API key paused the account; resuming uses the same one, even
+	// when the policy has changed or is gone by then.
+	// +optional
+	APIKeySecretRef *SecretKeySelector `json:"apiKeySecretRef,omitempty"`
+	// BaseURL is the Smartlead API the account was paused through; resuming uses the same one.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	BaseURL string `json:"baseURL,omitempty"`
 	// PausedAt is when the pause took effect in Smartlead.
 	// +optional
 	PausedAt *metav1.Time `json:"pausedAt,omitempty"`

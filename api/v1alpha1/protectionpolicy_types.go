@@ -195,18 +195,21 @@ type ProtectionPolicyStatus struct {
 	// Mailboxes is the number of mailboxes governed by the policy.
 	// +optional
 	Mailboxes int32 `json:"mailboxes"`
-	// HealthyMailboxes is the number of governed mailboxes that are Healthy.
+	// Healthy is the number of governed mailboxes whose health is Healthy.
 	// +optional
-	HealthyMailboxes int32 `json:"healthyMailboxes"`
-	// WarningMailboxes is the number of governed mailboxes that are Warning.
+	Healthy int32 `json:"healthy"`
+	// Warning is the number of governed mailboxes whose health is Warning.
 	// +optional
-	WarningMailboxes int32 `json:"warningMailboxes"`
-	// PausedMailboxes is the number of governed mailboxes that are Paused.
+	Warning int32 `json:"warning"`
+	// Paused is the number of governed mailboxes whose health is Paused (in any mode).
+	// +optional
+	Paused int32 `json:"paused"`
+	// Recovering is the number of governed mailboxes whose health is Recovering.
+	// +optional
+	Recovering int32 `json:"recovering"`
+	// PausedMailboxes is the number of governed mailboxes that are paused in Smartlead (condition Paused=True).
 	// +optional
 	PausedMailboxes int32 `json:"pausedMailboxes"`
-	// RecoveringMailboxes is the number of governed mailboxes that are Recovering.
-	// +optional
-	RecoveringMailboxes int32 `json:"recoveringMailboxes"`
 	// Conditions include Ready (False with a reason when a referenced Secret or key is missing).
 	// +listType=map
 	// +listMapKey=type
@@ -220,7 +223,7 @@ type ProtectionPolicyStatus struct {
 // +kubebuilder:resource:shortName=pp;ppol,categories=bounceguard
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Mailboxes",type=integer,JSONPath=`.status.mailboxes`
-// +kubebuilder:printcolumn:name="Paused",type=integer,JSONPath=`.status.pausedMailboxes`
+// +kubebuilder:printcolumn:name="Paused",type=integer,JSONPath=`.status.pausedMailboxes`,description="Mailboxes paused in Smartlead"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ProtectionPolicy struct {

@@ -508,6 +508,16 @@ func (in *SmartleadState) DeepCopyInto(out *SmartleadState) {
 		*out = make([]int64, len(*in))
 		copy(*out, *in)
 	}
+	if in.SkippedCampaignIDs != nil {
+		in, out := &in.SkippedCampaignIDs, &out.SkippedCampaignIDs
+		*out = make([]int64, len(*in))
+		copy(*out, *in)
+	}
+	if in.APIKeySecretRef != nil {
+		in, out := &in.APIKeySecretRef, &out.APIKeySecretRef
+		*out = new(SecretKeySelector)
+		**out = **in
+	}
 	if in.PausedAt != nil {
 		in, out := &in.PausedAt, &out.PausedAt
 		*out = (*in).DeepCopy()
