@@ -91,11 +91,8 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	}
 	rules := protection.RulesFor(&policy)
 	dec := protection.DecideDomain(rules, st, st.Mailboxes, st.UnhealthyMailboxes, d.Annotations[bgv1.AnnotationResume], clockNow(r.Clock))
-	st.Health, st.PauseCount, st.UnhealthyAtRecovery, st.ResumeRequest = dec.State.Health, dec.State.PauseCount,
-		dec.State.UnhealthyAtRecovery, dec.State.ResumeRequest
-	st.PausedAt, st.ResumeAt, st.HealthySince = metaTime(dec.State.PausedAt), metaTime(dec.State.ResumeAt), metaTime(dec.State.HealthySince)
+	dec.Apply(st)
 	if dec.Transition != nil {
-		st.HealthReason, st.HealthMessage = dec.Transition.Reason, dec.Transition.Message
 		transition = func() { transitionEvent(r.Recorder, &d, rules.Mode, dec.Transition) }
 	} else if st.HealthReason == "" {
 		_, msg := protection.DomainLevel(rules, st.Mailboxes, st.UnhealthyMailboxes)

@@ -154,10 +154,8 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// 1. The state machine: the same in every mode.
 	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], now)
 	st := &mb.Status
-	st.Health, st.PauseCount, st.HealthySinceSent, st.ResumeRequest = d.State.Health, d.State.PauseCount, d.State.HealthySinceSent, d.State.ResumeRequest
-	st.PausedAt, st.ResumeAt = metaTime(d.State.PausedAt), metaTime(d.State.ResumeAt)
+	d.Apply(st, rules.Pause.WithinSends)
 	if d.Transition != nil {
-		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
 		transition = func() { transitionEvent(r.Recorder, &mb, rules.Mode, d.Transition) }
 	} else if st.HealthReason == "" {
 		st.HealthReason, st.HealthMessage = ReasonHealthy, protection.Evidence(st, rules.Warning, "warning")
@@ -166,8 +164,6 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		// Recovering starts a fresh rolling window. The write is conditional on the resourceVersion read,
 		// so the window starts exactly at the last recorded send; on a conflict the next reconcile decides
 		// again. That write wakes the next reconcile, which resumes the mailbox in Smartlead.
-		tally.StartWindow(st)
-		tally.Refresh(st, rules.Pause.WithinSends)
 		restartWindow = true
 		setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, action{})
 		return ctrl.Result{}, nil
@@ -559,10 +555,6 @@ func conditionStatus(conds []metav1.Condition, typ string) metav1.ConditionStatu
 	return ""
 }
 
-func metaTime(t *time.Time) *metav1.Time {
-	if t == nil {
-		return nil
-	}
 	return &metav1.Time{Time: *t}
 }
 

@@ -32,22 +32,25 @@ type fixture struct {
 	key    string
 	sl     *standin.Server
 	policy *bgv1.ProtectionPolicy
+	// org and secret authenticate the fixture's webhooks (organization id = namespace name).
+	org, secret string
 }
 
 // newFixture creates a namespace with an API key Secret, a stand-in Smartlead that accepts only that key,
 // and a policy named "default" with second-scale cooldowns (2s, then 4s, capped at 8s) and 5 clean sends.
 func newFixture(mode bgv1.Mode, tweak ...func(*bgv1.ProtectionPolicySpec)) *fixture {
 	ns := newNamespace()
-	f := &fixture{ns: ns, key: "sk-live-" + ns + "-DO-NOT-LOG"}
+	f := &fixture{ns: ns, key: "sk-live-" + ns + "-DO-NOT-LOG", org: "org-" + ns, secret: "whsec-" + ns + "-DO-NOT-LOG"}
 	f.sl = standin.New(f.key, "/api/v1")
 	srv := httptest.NewServer(f.sl)
 	DeferCleanup(srv.Close)
 	Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: ns},
-		StringData: map[string]string{"apiKey": f.key}})).To(Succeed())
+		StringData: map[string]string{"apiKey": f.key, "webhookSecret": f.secret}})).To(Succeed())
 	spec := bgv1.ProtectionPolicySpec{
 		Mode: mode,
-		Smartlead: bgv1.SmartleadSettings{BaseURL: srv.URL + "/api/v1",
-			APIKeySecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}},
+		Smartlead: bgv1.SmartleadSettings{BaseURL: srv.URL + "/api/v1", OrganizationID: f.org,
+			APIKeySecretRef:  &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"},
+			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}},
 		Recovery: bgv1.RecoveryRules{Cooldown: metav1.Duration{Duration: 2 * time.Second},
 			MaxCooldown: metav1.Duration{Duration: 8 * time.Second}, CleanSends: 5},
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +28,8 @@ var (
 	cancel context.CancelFunc
 	// logs captures everything the manager logs, to check that no secret reaches a log line.
 	logs = &syncBuffer{}
+	// receiverURL is the manager's webhook receiver (real HTTP), e.g. http://127.0.0.1:41234.
+	receiverURL string
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -62,13 +66,26 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := env.NewManager()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: "0",
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	addr := ln.Addr().String()
+	Expect(ln.Close()).To(Succeed())
+	receiverURL = "http://" + addr
+	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+		ReceiverMaxEventAge: 2 * time.Hour, ReceiverBatchWindow: 2 * time.Millisecond,
 		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
+	Eventually(func() error {
+		resp, err := http.Get(receiverURL + "/ready-probe")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 })
 
 var _ = AfterSuite(func() {

@@ -57,7 +57,9 @@ else
     "-s -w -X ${vpkg}.gitVersion=v${K8S_VERSION} -X ${vpkg}.gitMajor=${major} -X ${vpkg}.gitMinor=${minor} -X ${vpkg}.gitTreeState=clean"
 fi
 
-if "${ASSETS}/etcd" --version 2>/dev/null | grep -q "^etcd Version: ${ETCD_VERSION}\$"; then
+# Read the whole output first: with pipefail, `grep -q` closing the pipe early would fail the check.
+etcd_version="$("${ASSETS}/etcd" --version 2>/dev/null || true)"
+if grep -qx "etcd Version: ${ETCD_VERSION}" <<<"${etcd_version}"; then
   log "etcd v${ETCD_VERSION} cached in ${ASSETS}"
 else
   build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"

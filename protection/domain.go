@@ -146,3 +146,13 @@ func pauseDomain(r Rules, s DomainState, now time.Time) DomainState {
 	s.PauseCount, s.PausedAt, s.ResumeAt = nextRung(r, s.PauseCount, now)
 	return s
 }
+
+// Apply writes the decision into a domain status: its state and the transition's evidence.
+func (d DomainDecision) Apply(st *bgv1.DomainStatus) {
+	st.Health, st.PauseCount, st.UnhealthyAtRecovery, st.ResumeRequest = d.State.Health, d.State.PauseCount,
+		d.State.UnhealthyAtRecovery, d.State.ResumeRequest
+	st.PausedAt, st.ResumeAt, st.HealthySince = metaTimeOf(d.State.PausedAt), metaTimeOf(d.State.ResumeAt), metaTimeOf(d.State.HealthySince)
+	if d.Transition != nil {
+		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
+	}
+}

@@ -1,12 +1,14 @@
 package protection
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/tally"
 )
 
 func TestDomainLevel(t *testing.T) {
@@ -89,26 +91,62 @@ func TestDecideDomain(t *testing.T) {
 	}
 }
 
-// A domain whose mailboxes stop bouncing must come back without a person, whatever the cooldown.
+// A domain whose mailboxes stop bouncing must come back without a person, whatever the cooldowns. The
+// domain's unhealthy count is not scripted: six mailboxes run their own state machine (three of them
+// crossed the pause threshold), send only while Enforce lets them (neither they nor their domain is
+// Paused), and the domain counts their health at every step, as the reconcilers do.
 func TestDomainNeverDeadlocks(t *testing.T) {
-	r := RulesFor(nil)
-	st := bgv1.DomainStatus{}
-	now := t0
-	unhealthy := int32(3)
-	for step := 0; step < 100 && (st.Health != bgv1.HealthHealthy || step == 0); step++ {
-		d := DecideDomain(r, &st, 6, unhealthy, "", now)
-		st.Health, st.PauseCount, st.UnhealthyAtRecovery = d.State.Health, d.State.PauseCount, d.State.UnhealthyAtRecovery
-		st.PausedAt, st.ResumeAt = nil, nil
-		if d.State.PausedAt != nil {
-			st.PausedAt = &metav1.Time{Time: *d.State.PausedAt}
+	for _, cooldown := range []time.Duration{time.Minute, time.Hour, 7 * time.Hour} {
+		r := RulesFor(nil)
+		r.Cooldown, r.MaxCooldown = cooldown, 16*cooldown
+		boxes := make([]bgv1.MailboxStatus, 6)
+		seq := 0
+		event := func(st *bgv1.MailboxStatus, kind tally.Kind) {
+			seq++
+			tally.Apply(st, tally.Event{ID: fmt.Sprint(seq), Kind: kind}, false)
 		}
-		if st.Health == bgv1.HealthRecovering && unhealthy > 0 {
-			unhealthy-- // the mailboxes send again and turn Healthy one by one
+		now := t0
+		for i := range boxes {
+			for range 100 {
+				event(&boxes[i], tally.Send)
+			}
+			if i < 3 { // three of them bounced past 5/100 before anything was paused
+				for range 5 {
+					event(&boxes[i], tally.Bounce)
+				}
+			}
+			DecideMailbox(r, &boxes[i], "", now).Apply(&boxes[i], r.Pause.WithinSends)
 		}
-		now = now.Add(max(d.RequeueAfter, time.Minute))
-	}
-	if st.Health != bgv1.HealthHealthy {
-		t.Fatalf("domain stuck in %s", st.Health)
+		var dom bgv1.DomainStatus
+		wasPaused := false
+		for step := 0; step < 10000; step++ {
+			var unhealthy int32
+			for i := range boxes {
+				if Unhealthy(boxes[i].Health) {
+					unhealthy++
+				}
+			}
+			DecideDomain(r, &dom, int32(len(boxes)), unhealthy, "", now).Apply(&dom)
+			wasPaused = wasPaused || dom.Health == bgv1.HealthPaused
+			if wasPaused && dom.Health == bgv1.HealthHealthy {
+				break
+			}
+			for i := range boxes {
+				if paused, _ := WantPaused(bgv1.ModeEnforce, boxes[i].Health, dom.Health); !paused {
+					event(&boxes[i], tally.Send) // no more bounces: the list was cleaned
+				}
+				DecideMailbox(r, &boxes[i], "", now).Apply(&boxes[i], r.Pause.WithinSends)
+			}
+			now = now.Add(time.Minute)
+		}
+		if !wasPaused || dom.Health != bgv1.HealthHealthy {
+			t.Fatalf("cooldown %s: domain paused %v, ends %s (%s) after %s", cooldown, wasPaused, dom.Health, dom.HealthMessage, now.Sub(t0))
+		}
+		for i := range boxes {
+			if boxes[i].Health == bgv1.HealthPaused {
+				t.Fatalf("cooldown %s: mailbox %d still Paused once its domain recovered", cooldown, i)
+			}
+		}
 	}
 }
 

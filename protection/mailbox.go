@@ -205,3 +205,25 @@ func plural(n int64, word string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
+
+// Apply writes the decision into a mailbox status: its state, the transition's evidence, and the fresh
+// rolling window of a mailbox entering Recovering (window displayed for pauseWithinSends). The reconciler
+// and the simulations in the tests share it.
+func (d MailboxDecision) Apply(st *bgv1.MailboxStatus, pauseWithinSends int32) {
+	st.Health, st.PauseCount, st.HealthySinceSent, st.ResumeRequest = d.State.Health, d.State.PauseCount, d.State.HealthySinceSent, d.State.ResumeRequest
+	st.PausedAt, st.ResumeAt = metaTimeOf(d.State.PausedAt), metaTimeOf(d.State.ResumeAt)
+	if d.Transition != nil {
+		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
+	}
+	if d.StartWindow {
+		tally.StartWindow(st)
+		tally.Refresh(st, pauseWithinSends)
+	}
+}
+
+func metaTimeOf(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	return &metav1.Time{Time: *t}
+}

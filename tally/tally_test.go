@@ -122,16 +122,34 @@ func TestLedgerStaysBounded(t *testing.T) {
 	if st.Ledger.EventIDs[MaxEventIDs-1] != "id-4999" {
 		t.Fatalf("newest id not kept: %s", st.Ledger.EventIDs[MaxEventIDs-1])
 	}
-	// The oldest kept id is still a duplicate; one evicted is not remembered.
-	if Apply(&st, Event{ID: "id-4744", Kind: Send}, false) {
-		t.Fatal("kept id not recognised as duplicate")
+}
+
+// The de-duplication horizon (SPEC §4): at up to 100 events per mailbox per hour, a retry of any event
+// delivered in the last 2 hours is recognised, wherever in that stream it falls.
+func TestRetriesWithinTheHorizonCountOnce(t *testing.T) {
+	const perHour, hours = 100, 2
+	var st bgv1.MailboxStatus
+	start := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	ids := make([]string, 0, perHour*hours)
+	for i := range perHour * hours {
+		id := fmt.Sprintf("r%016x", uint64(i)*0x9e3779b97f4a7c15)
+		kind := Send
+		if i%7 == 3 {
+			kind = Bounce
+		}
+		if !Apply(&st, Event{ID: id, Kind: kind, At: start.Add(time.Duration(i) * time.Hour / perHour)}, false) {
+			t.Fatalf("event %d reported as a duplicate", i)
+		}
+		ids = append(ids, id)
 	}
-	if !Apply(&st, Event{ID: "id-0", Kind: Send}, false) {
-		t.Fatal("evicted id still remembered")
+	sent, bounced := st.Sent, st.Bounced
+	for i, id := range ids { // Smartlead retries after 1, 5 and 30 minutes; here every one of them, late
+		if Apply(&st, Event{ID: id, Kind: Send}, false) {
+			t.Fatalf("retry of event %d (%s before the last) counted twice", i, time.Duration(len(ids)-i)*time.Hour/perHour)
+		}
 	}
-	Refresh(&st, 100)
-	if st.Window != "1000/100" || st.WindowSends != 1 {
-		t.Fatalf("window %q", st.Window)
+	if st.Sent != sent || st.Bounced != bounced {
+		t.Fatalf("retries changed the tally: sent %d→%d bounced %d→%d", sent, st.Sent, bounced, st.Bounced)
 	}
 }
 

@@ -59,11 +59,18 @@ func (c Call) String() string {
 }
 
 // Fault makes the next Count requests (all of them when Count < 0) fail with Code; RetryAfter, when set,
-// is sent as the Retry-After header.
+// is sent as the Retry-After header. Method and PathPrefix, when set, limit the fault to the requests
+// they match (e.g. DELETE /campaigns/), so that one step of an operation can fail while the others work.
 type Fault struct {
 	Count      int
 	Code       int
 	RetryAfter string
+	Method     string
+	PathPrefix string
+}
+
+func (f Fault) matches(method, path string) bool {
+	return (f.Method == "" || f.Method == method) && strings.HasPrefix(path, f.PathPrefix)
 }
 
 // Server is the stand-in. Create it with New; it is safe for concurrent use.
@@ -140,6 +147,13 @@ func (s *Server) AddCampaign(status string, accountIDs ...int64) int64 {
 	s.nextID++
 	s.campaigns[s.nextID] = &Campaign{ID: s.nextID, Status: status, AccountIDs: slices.Clone(accountIDs)}
 	return s.nextID
+}
+
+// DeleteCampaign deletes a campaign, as a person may while an account of it is paused.
+func (s *Server) DeleteCampaign(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.campaigns, id)
 }
 
 // Account returns a copy of an account.
@@ -275,12 +289,12 @@ type okBody struct {
 
 // route answers one request; s.mu is held.
 func (s *Server) route(method, path string, q map[string][]string, key string, body []byte) (int, any, map[string]string) {
-	if len(s.faults) > 0 {
-		f := s.faults[0]
+	if i := slices.IndexFunc(s.faults, func(f Fault) bool { return f.matches(method, path) }); i >= 0 {
+		f := s.faults[i]
 		if f.Count > 0 {
-			s.faults[0].Count--
-			if s.faults[0].Count == 0 {
-				s.faults = s.faults[1:]
+			s.faults[i].Count--
+			if s.faults[i].Count == 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
 			}
 		}
 		h := map[string]string{}

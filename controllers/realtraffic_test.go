@@ -1,0 +1,364 @@
+package controllers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/webhookreceiver"
+)
+
+// These tests drive the product the way Smartlead does: signed webhooks with ids as the world makes them
+// (UUIDs, Gmail message ids, queue ids full of digits), through the receiver, into status, through the
+// reconcilers, to the stand-in Smartlead. No test here writes a Mailbox's status itself.
+
+// Hard bounces as receivers word them, their queue ids and timestamps full of 4xx-looking digits.
+var hardBounceTexts = []string{
+	"550-5.1.1 The email account that you tried to reach does not exist. Please try\n550-5.1.1 double-checking the recipient's email address for typos or\n550-5.1.1 unnecessary spaces. For more information, go to\n550 5.1.1  https://support.google.com/mail/?p=NoSuchUser d75a77b69052e-4a5f0c1e4c1si412345qtb.412 - gsmtp",
+	"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup [BN8NAM12FT047.eop-nam12.prod.protection.outlook.com 2026-11-25T10:05:00.421Z 08DDB3E1C2A4F7D1]",
+	"host mx.client.com[203.0.113.45] said: 550 5.1.1 <someone@client.com>: Recipient address rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)",
+	"554 delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta4212.mail.bf1.yahoo.com",
+	"Sorry, no mailbox here by that name. (#5.1.1)",
+}
+
+const softBounceText = "452-4.2.2 The recipient's inbox is out of storage space. Please direct the\n452 4.2.2 recipient to https://support.google.com/mail/?p=OverQuotaTemp 5b1f17b1804b1-42f4c7a1b2csi5501234f8f.550 - gsmtp"
+
+var wireRand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+
+func uuid() string {
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", wireRand.Uint32(), wireRand.IntN(1<<16), wireRand.IntN(1<<12),
+		wireRand.IntN(1<<16), wireRand.Uint64()>>16)
+}
+
+func gmailMessageID() string {
+	return fmt.Sprintf("<CAF%dx%d+%d-4.2.%d@mail.gmail.com>", wireRand.IntN(1e6), wireRand.IntN(1e4), wireRand.IntN(1000), wireRand.IntN(10))
+}
+
+// flatEvent is Smartlead's flat webhook for a send or (with a bounce text) a bounce of sender.
+func flatEvent(sender, bounceText string) map[string]any {
+	now := time.Now().UTC()
+	ev := map[string]any{
+		"webhook_id": wireRand.IntN(100000), "webhook_name": "bounceguard", "stats_id": uuid(), "event_type": "EMAIL_SENT",
+		"event_timestamp": now.Format(time.RFC3339Nano), "from_email": sender,
+		"to_email": fmt.Sprintf("lead%d@example.org", wireRand.IntN(1e6)), "to_name": "Lead",
+		"subject": "Quick question", "campaign_id": 421 + wireRand.IntN(50), "campaign_name": "Q4 421 outreach",
+		"campaign_status": "ACTIVE", "sequence_number": 1 + wireRand.IntN(4),
+		"sent_message": map[string]any{"message_id": gmailMessageID(), "html": "<p>Hi</p>", "text": "Hi", "time": now.Format(time.RFC3339)},
+		"app_url": "https://app.smartlead.ai/app/master-inbox?action=INBOX&leadMap=" + uuid(), "secret_key": "",
+		"metadata": map[string]any{"webhook_created_at": "2026-04-21T04:52:00.412Z"},
+	}
+	if bounceText != "" {
+		ev["event_type"] = "EMAIL_BOUNCE"
+		ev["bounce_message"] = map[string]any{"message_id": gmailMessageID(), "html": "<div>" + bounceText + "</div>",
+			"text": bounceText, "time": now.Format(time.RFC3339)}
+	}
+	return ev
+}
+
+// webhook posts one signed event to the manager's receiver and returns the code and the answer.
+func (f *fixture) webhook(event map[string]any, requestID string) (int, string) {
+	GinkgoHelper()
+	body, err := json.Marshal(event)
+	Expect(err).NotTo(HaveOccurred())
+	req, err := http.NewRequest(http.MethodPost, receiverURL+webhookreceiver.WebhookPath, bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Organization-Id", f.org)
+	req.Header.Set("X-Smartlead-Signature", webhookreceiver.Sign(body, f.secret))
+	if requestID != "" {
+		req.Header.Set("X-Request-Id", requestID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
+}
+
+// deliver posts an event and expects it recorded.
+func (f *fixture) deliver(event map[string]any) {
+	GinkgoHelper()
+	code, answer := f.webhook(event, uuid())
+	Expect(code).To(Equal(http.StatusOK), answer)
+	Expect(answer).To(ContainSubstring(`"recorded"`))
+}
+
+// sends delivers n sends of sender; bounces delivers one hard bounce per text.
+func (f *fixture) sends(sender string, n int) {
+	GinkgoHelper()
+	for range n {
+		f.deliver(flatEvent(sender, ""))
+	}
+}
+
+func (f *fixture) bounces(sender string, texts ...string) {
+	GinkgoHelper()
+	for _, t := range texts {
+		f.deliver(flatEvent(sender, t))
+	}
+}
+
+func get(obj client.Object) client.Object {
+	GinkgoHelper()
+	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	return obj
+}
+
+var _ = Describe("Real Smartlead traffic, end to end", func() {
+	It("real hard bounces with real ids pause the mailbox in Smartlead; other shapes find it too", func() {
+		f := newFixture(bgv1.ModeEnforce)
+		id := f.sl.AddAccount("rita@acme.com")
+		mb := f.mailbox("rita@acme.com", 0) // no account id: bounceguard learns it
+		f.sends("rita@acme.com", 100)
+		f.bounces("rita@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(And(HaveField("Status", metav1.ConditionTrue),
+			HaveField("Message", HavePrefix("5 bounces in the last 100 sends (pause at 5/100)"))))
+		Expect(mb.Status.Bounced).To(Equal(int64(5)))
+		Expect(mb.Status.SoftBounced).To(BeZero(), "not one of the hard bounces may read as soft")
+		Expect(mb.Status.Window).To(Equal("5/100"))
+		Expect(account(f, id).Suspended).To(BeTrue())
+		Expect(mb.Status.Smartlead.AccountID).To(Equal(id))
+
+		By("a nested-shape event finds the mailbox by the account id bounceguard learned")
+		code, answer := f.webhook(map[string]any{"event": "EMAIL_SENT", "timestamp": time.Now().UTC().Format(time.RFC3339),
+			"campaign_id": 123, "email_account_id": id, "lead": map[string]any{"email": "jane@example.org"},
+			"email": map[string]any{"message_id": gmailMessageID()}}, uuid())
+		Expect(code).To(Equal(http.StatusOK), answer)
+		Expect(answer).To(ContainSubstring("recorded"))
+
+		By("the API-created shape names the sender email_account; its soft bounce is tallied as soft")
+		code, answer = f.webhook(map[string]any{"event_type": "BOUNCED", "email_account": "rita@acme.com",
+			"lead_email": "lead@example.org", "campaign_id": 4242, "message": softBounceText,
+			"timestamp": time.Now().UTC().Format(time.RFC3339)}, uuid())
+		Expect(code).To(Equal(http.StatusOK), answer)
+		Expect(get(mb).(*bgv1.Mailbox).Status).To(And(HaveField("Sent", int64(101)), HaveField("SoftBounced", int64(1)),
+			HaveField("Bounced", int64(5))))
+	})
+
+	It("tallies each mailbox by its own policy, whichever policy matched the webhook", func() {
+		f := newFixture(bgv1.ModeObserve)
+		strict := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "strict", Namespace: f.ns},
+			Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeObserve,
+				Mailbox: bgv1.MailboxRules{Warning: bgv1.Threshold{Bounces: 1, WithinSends: 20},
+					Pause: bgv1.Threshold{Bounces: 2, WithinSends: 20}, CountSoftBounces: true},
+				Smartlead: bgv1.SmartleadSettings{OrganizationID: f.org + "-strict",
+					WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}}}}
+		Expect(k8s.Create(ctx, strict)).To(Succeed())
+		a := f.mailbox("anna@acme.com", 0)
+		b := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "ben", Namespace: f.ns},
+			Spec: bgv1.MailboxSpec{Email: "ben@acme.com", PolicyRef: bgv1.LocalPolicyReference{Name: "strict"}}}
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		Eventually(condition(b, bgv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
+
+		for _, sender := range []string{"anna@acme.com", "ben@acme.com"} {
+			f.sends(sender, 20)
+			f.bounces(sender, softBounceText, softBounceText)
+		}
+		Eventually(health(b)).Should(Equal(bgv1.HealthPaused))
+		Expect(b.Status.Window).To(Equal("2/20"), "strict counts soft bounces, window 20")
+		Expect(b.Status.HealthMessage).To(Equal("2 bounces in the last 20 sends (pause at 2/20)"))
+		Consistently(health(a)).WithTimeout(300 * time.Millisecond).Should(Equal(bgv1.HealthHealthy))
+		Expect(a.Status).To(And(HaveField("Window", "0/100"), HaveField("SoftBounced", int64(2)), HaveField("Bounced", int64(0))))
+
+		By("a sender discovered through the strict policy's organization gets the namespace's default policy")
+		other := *f
+		other.org = f.org + "-strict"
+		other.sends("newbie@acme.com", 1)
+		var list bgv1.MailboxList
+		Expect(k8s.List(ctx, &list, client.InNamespace(f.ns))).To(Succeed())
+		var found *bgv1.Mailbox
+		for i := range list.Items {
+			if list.Items[i].Spec.Email == "newbie@acme.com" {
+				found = &list.Items[i]
+			}
+		}
+		Expect(found).NotTo(BeNil())
+		Expect(found.Spec.PolicyRef.Name).To(Equal("default"))
+		d := &bgv1.Domain{ObjectMeta: metav1.ObjectMeta{Name: "acme.com", Namespace: f.ns}}
+		Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(d), d) }).Should(Succeed())
+		Expect(d.Spec.PolicyRef.Name).To(Equal("default"), "operator-created Domains take the namespace's default")
+	})
+
+	It("answers stale for an event older than --receiver-max-event-age and counts a retry once", func() {
+		f := newFixture(bgv1.ModeObserve)
+		mb := f.mailbox("sam@acme.com", 0)
+		old := flatEvent("sam@acme.com", "")
+		old["event_timestamp"] = time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+		code, answer := f.webhook(old, uuid())
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(answer).To(MatchJSON(`{"status":"stale"}`))
+
+		noTime := map[string]any{"event_type": "EMAIL_SENT", "from_email": "sam@acme.com", "to_email": "x@example.org"}
+		rid := uuid()
+		code, answer = f.webhook(noTime, rid)
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(answer).To(MatchJSON(`{"status":"recorded"}`))
+		code, answer = f.webhook(noTime, rid) // Smartlead's retry after 1, 5 or 30 minutes
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(answer).To(MatchJSON(`{"status":"duplicate"}`))
+		Expect(get(mb).(*bgv1.Mailbox).Status.Sent).To(Equal(int64(1)))
+	})
+
+	It("restores a paused account past a campaign deleted meanwhile, and reports it", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Smartlead.PauseAction = bgv1.PauseActionRemoveFromCampaigns
+			s.Recovery.Automatic = ptr.To(false)
+		})
+		id := f.sl.AddAccount("tom@acme.com")
+		other := f.sl.AddAccount("uma@acme.com")
+		gone := f.sl.AddCampaign("ACTIVE", other, id)
+		kept := f.sl.AddCampaign("ACTIVE", other, id)
+		lonely := f.sl.AddCampaign("ACTIVE", id) // refused: the account is suspended as well
+		mb := f.mailbox("tom@acme.com", id)
+		f.sends("tom@acme.com", 100)
+		f.bounces("tom@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(mb.Status.Smartlead.RemovedCampaignIDs).To(Equal([]int64{gone, kept}))
+		Expect(mb.Status.Smartlead.RefusedCampaignIDs).To(Equal([]int64{lonely}))
+
+		f.sl.DeleteCampaign(gone)
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(mb)
+			mb.Annotations = map[string]string{bgv1.AnnotationResume: "list cleaned"}
+			return k8s.Update(ctx, mb)
+		})).To(Succeed())
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Reason", "Sending"))
+		Expect(mb.Status.Smartlead).To(And(HaveField("Paused", false), HaveField("Suspended", false),
+			HaveField("SkippedCampaignIDs", []int64{gone}), HaveField("RemovedCampaignIDs", BeEmpty())))
+		Expect(campaign(f, kept).AccountIDs).To(Equal([]int64{other, id}))
+		Expect(account(f, id).Suspended).To(BeFalse())
+		Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElement(
+			HavePrefix(fmt.Sprintf("Warning CampaignGone: campaign %d no longer exists in Smartlead (404): skipped while restoring", gone))))
+	})
+
+	It("suspends the account when a campaign removal keeps failing: the pause never stops half-way", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Smartlead.PauseAction = bgv1.PauseActionRemoveFromCampaigns
+			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
+		})
+		id := f.sl.AddAccount("vic@acme.com")
+		other := f.sl.AddAccount("wes@acme.com")
+		c := f.sl.AddCampaign("ACTIVE", other, id)
+		mb := f.mailbox("vic@acme.com", id)
+		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusInternalServerError, Method: http.MethodDelete, PathPrefix: "/campaigns/"})
+		f.sends("vic@acme.com", 100)
+		f.bounces("vic@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(20 * time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(account(f, id).Suspended).To(BeTrue(), "suspended instead of removed")
+		Expect(mb.Status.Smartlead.LastError).To(ContainSubstring("suspended instead"))
+		Expect(campaign(f, c).AccountIDs).To(ContainElement(id))
+		Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElement(HavePrefix("Warning CampaignRemovalFailed: ")))
+	})
+
+	It("keeps a paused mailbox as it is when its policy is deleted, and resumes it later with the credentials that paused it", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
+		})
+		id := f.sl.AddAccount("xena@acme.com")
+		mb := f.mailbox("xena@acme.com", id)
+		f.sends("xena@acme.com", 100)
+		f.bounces("xena@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(mb.Status.Smartlead.APIKeySecretRef).To(Equal(&bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}))
+
+		Expect(k8s.Delete(ctx, f.policy)).To(Succeed())
+		Eventually(condition(mb, bgv1.ConditionReady)).Should(And(HaveField("Reason", "PolicyNotFound"),
+			HaveField("Message", ContainSubstring("stays paused in Smartlead"))))
+		Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElement(And(HavePrefix("Warning PolicyNotFound: "),
+			ContainSubstring("point spec.policyRef at an existing one"))))
+		Consistently(func() int { return len(f.sl.Calls()) }).WithTimeout(500 * time.Millisecond).Should(Equal(1))
+		Expect(account(f, id).Suspended).To(BeTrue())
+
+		By("pointing the mailbox at an Observe policy that has no API key of its own")
+		observe := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "observe", Namespace: f.ns},
+			Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeObserve}}
+		Expect(k8s.Create(ctx, observe)).To(Succeed())
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(mb)
+			mb.Spec.PolicyRef.Name = "observe"
+			return k8s.Update(ctx, mb)
+		})).To(Succeed())
+		Eventually(func() bool { return account(f, id).Suspended }).Should(BeFalse())
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionFalse))
+		Expect(mb.Status.Smartlead.APIKeySecretRef).To(BeNil())
+		Expect(f.sl.CallStrings()).To(Equal([]string{
+			fmt.Sprintf("PUT /email-accounts/suspend/%d", id), fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id)}))
+	})
+
+	It("one policy's missing webhook Secret does not turn away the webhooks of the others", func() {
+		f := newFixture(bgv1.ModeObserve)
+		mb := f.mailbox("yuri@acme.com", 0)
+		Expect(k8s.Create(ctx, &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: f.ns},
+			Spec: bgv1.ProtectionPolicySpec{Smartlead: bgv1.SmartleadSettings{OrganizationID: f.org,
+				WebhookSecretRef: &bgv1.SecretKeySelector{Name: "not-there", Key: "webhookSecret"}}}})).To(Succeed())
+		broken := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: f.ns}}
+		Eventually(condition(broken, bgv1.ConditionReady)).Should(HaveField("Reason", "SecretNotFound"))
+		f.sends("yuri@acme.com", 3)
+		Expect(get(mb).(*bgv1.Mailbox).Status.Sent).To(Equal(int64(3)))
+	})
+
+	It("a Paused domain whose mailboxes cannot be paused in Smartlead says so; PAUSED columns count Smartlead", func() {
+		f := newFixture(bgv1.ModeEnforce)
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(f.policy)
+			f.policy.Spec.Smartlead.APIKeySecretRef = &bgv1.SecretKeySelector{Name: "no-such-secret", Key: "apiKey"}
+			return k8s.Update(ctx, f.policy)
+		})).To(Succeed())
+		f.mailbox("zed@honest.io", 0)
+		b := f.mailbox("zoe@honest.io", 0)
+		for _, sender := range []string{"zed@honest.io", "zoe@honest.io"} {
+			f.sends(sender, 100)
+			f.bounces(sender, hardBounceTexts...)
+		}
+		d := &bgv1.Domain{ObjectMeta: metav1.ObjectMeta{Name: "honest.io", Namespace: f.ns}}
+		Eventually(domainHealth(d)).Should(Equal(bgv1.HealthPaused))
+		Eventually(condition(d, bgv1.ConditionPaused)).Should(And(HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", "NotPausedInSmartlead")))
+		Expect(d.Status.PausedMailboxes).To(BeZero())
+		Eventually(condition(b, bgv1.ConditionPaused)).Should(HaveField("Reason", "SmartleadUnavailable"))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), f.policy)).To(Succeed())
+			g.Expect(f.policy.Status).To(And(HaveField("Mailboxes", int32(2)), HaveField("Paused", int32(2)),
+				HaveField("PausedMailboxes", int32(0))))
+		}).Should(Succeed())
+	})
+
+	It("removes its finalizer without dropping another controller's", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Recovery.Automatic = ptr.To(false)
+		})
+		id := f.sl.AddAccount("ada@acme.com")
+		mb := f.mailbox("ada@acme.com", id)
+		f.sends("ada@acme.com", 100)
+		f.bounces("ada@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(mb.Finalizers).To(ContainElement("bounceguard.io/smartlead-pause"))
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(mb)
+			controllerutil.AddFinalizer(mb, "example.com/backup")
+			mb.Annotations = map[string]string{bgv1.AnnotationResume: "now"}
+			return k8s.Update(ctx, mb)
+		})).To(Succeed())
+		Eventually(func() []string { return get(mb).GetFinalizers() }).Should(Equal([]string{"example.com/backup"}))
+		Expect(account(f, id).Suspended).To(BeFalse())
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(mb)
+			controllerutil.RemoveFinalizer(mb, "example.com/backup")
+			return k8s.Update(ctx, mb)
+		})).To(Succeed())
+	})
+})
