@@ -555,9 +555,6 @@ func conditionStatus(conds []metav1.Condition, typ string) metav1.ConditionStatu
 	return ""
 }
 
-	return &metav1.Time{Time: *t}
-}
-
 func minPositive(a, b time.Duration) time.Duration {
 	if a <= 0 {
 		return b

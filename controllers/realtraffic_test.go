@@ -58,7 +58,7 @@ func flatEvent(sender, bounceText string) map[string]any {
 		"subject": "Quick question", "campaign_id": 421 + wireRand.IntN(50), "campaign_name": "Q4 421 outreach",
 		"campaign_status": "ACTIVE", "sequence_number": 1 + wireRand.IntN(4),
 		"sent_message": map[string]any{"message_id": gmailMessageID(), "html": "<p>Hi</p>", "text": "Hi", "time": now.Format(time.RFC3339)},
-		"app_url": "https://app.smartlead.ai/app/master-inbox?action=INBOX&leadMap=" + uuid(), "secret_key": "",
+		"app_url":      "https://app.smartlead.ai/app/master-inbox?action=INBOX&leadMap=" + uuid(), "secret_key": "",
 		"metadata": map[string]any{"webhook_created_at": "2026-04-21T04:52:00.412Z"},
 	}
 	if bounceText != "" {
