@@ -48,9 +48,10 @@ bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause' -benchtime 1x -timeout 30m
 
 .PHONY: fuzz
-fuzz: ## Fuzz the webhook parser and handler, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).
+fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(or $(FUZZTIME),10m)
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzWebhookHandler$$' -fuzztime $(or $(FUZZTIME),10m) -fuzzminimizetime 10x
+	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzClassificationIgnoresIDs$$' -fuzztime $(or $(FUZZTIME),10m)
 	$(GO) test ./smartlead/ -run '^$$' -fuzz '^FuzzAnswers$$' -fuzztime $(or $(FUZZTIME),10m)
 
 ##@ Build and run

@@ -59,6 +59,12 @@ func newFixture(mode bgv1.Mode, tweak ...func(*bgv1.ProtectionPolicySpec)) *fixt
 	}
 	f.policy = &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}, Spec: spec}
 	Expect(k8s.Create(ctx, f.policy)).To(Succeed())
+	// When the test ends its stand-in goes away: delete the namespace's policies first (cleanups run last
+	// in, first out), so that its mailboxes stop calling a Smartlead that is no longer there and do not
+	// hold up the workers of the tests that follow.
+	DeferCleanup(func() {
+		Expect(k8s.DeleteAllOf(ctx, &bgv1.ProtectionPolicy{}, client.InNamespace(ns))).To(Succeed())
+	})
 	return f
 }
 

@@ -120,7 +120,9 @@ func get(obj client.Object) client.Object {
 
 var _ = Describe("Real Smartlead traffic, end to end", func() {
 	It("real hard bounces with real ids pause the mailbox in Smartlead; other shapes find it too", func() {
-		f := newFixture(bgv1.ModeEnforce)
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
+		})
 		id := f.sl.AddAccount("rita@acme.com")
 		mb := f.mailbox("rita@acme.com", 0) // no account id: bounceguard learns it
 		f.sends("rita@acme.com", 100)
@@ -312,7 +314,9 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 	})
 
 	It("a Paused domain whose mailboxes cannot be paused in Smartlead says so; PAUSED columns count Smartlead", func() {
-		f := newFixture(bgv1.ModeEnforce)
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
+		})
 		Expect(retry.RetryOnConflict(conflictRetry, func() error {
 			get(f.policy)
 			f.policy.Spec.Smartlead.APIKeySecretRef = &bgv1.SecretKeySelector{Name: "no-such-secret", Key: "apiKey"}
