@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -57,8 +58,8 @@ func RegisterIndexes(mgr ctrl.Manager) error {
 // policySecretNames lists the distinct Secrets a policy references.
 func policySecretNames(p *bgv1.ProtectionPolicy) []string {
 	var names []string
-	for _, ref := range []*bgv1.SecretKeySelector{p.Spec.Smartlead.APIKeySecretRef, p.Spec.Smartlead.WebhookSecretRef} {
-		if ref != nil && (len(names) == 0 || names[0] != ref.Name) {
+	for _, ref := range []*bgv1.SecretKeySelector{p.Spec.Smartlead.APIKeySecretRef, p.Spec.Smartlead.WebhookSecretRef, p.Spec.Gate.TokenSecretRef} {
+		if ref != nil && !slices.Contains(names, ref.Name) {
 			names = append(names, ref.Name)
 		}
 	}

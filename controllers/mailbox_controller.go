@@ -29,20 +29,23 @@ import (
 	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // Reasons of the Mailbox and Domain conditions, besides the protection package's transition reasons.
 const (
-	ReasonPolicyNotFound       = "PolicyNotFound"
-	ReasonSmartleadUnavailable = "SmartleadUnavailable"
-	ReasonSmartleadError       = "SmartleadError"
-	ReasonNotEnforced          = "NotEnforced"
-	ReasonSafetyLimit          = protection.ReasonSafetyLimit
-	ReasonSending              = "Sending"
-	ReasonNotWarning           = "NotWarning"
-	ReasonNotRecommended       = "NotRecommended"
-	ReasonHealthy              = "Healthy"
-	ReasonNotPausedInSmartlead = "NotPausedInSmartlead"
+	ReasonPolicyNotFound        = "PolicyNotFound"
+	ReasonSmartleadUnavailable  = "SmartleadUnavailable"
+	ReasonSmartleadError        = "SmartleadError"
+	ReasonNotEnforced           = "NotEnforced"
+	ReasonSafetyLimit           = protection.ReasonSafetyLimit
+	ReasonSending               = "Sending"
+	ReasonNotWarning            = "NotWarning"
+	ReasonNotRecommended        = "NotRecommended"
+	ReasonHealthy               = "Healthy"
+	ReasonNotPausedInSmartlead  = "NotPausedInSmartlead"
+	ReasonDuplicateAddress      = "DuplicateAddress"
+	ReasonWebhookSecretRequired = "WebhookSecretRequired"
 )
 
 // Event reasons for Smartlead actions.
@@ -143,6 +146,14 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
+	if reason, msg := r.unusable(ctx, &mb, &policy); reason != "" {
+		// Keep the Smartlead state as it is and make no call until a person fixes it.
+		if conditionReason(mb.Status.Conditions, bgv1.ConditionReady) != reason {
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+		}
+		setReady(&mb.Status.Conditions, mb.Generation, reason, msg)
+		return ctrl.Result{}, nil
+	}
 	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -186,6 +197,40 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		result.RequeueAfter = minPositive(result.RequeueAfter, holdRecheck)
 	}
 	return result, nil
+}
+
+// unusable says why a mailbox must not be acted on although its policy exists: an Enforce policy without
+// a webhook secret (created before the schema rule; unauthenticated events must never pause), or the
+// same address under a policy of another namespace that receives the same organization's webhooks as
+// strongly (its events are refused with 409 until one goes). "" when it may be acted on.
+func (r *MailboxReconciler) unusable(ctx context.Context, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) (reason, message string) {
+	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
+		return ReasonWebhookSecretRequired, fmt.Sprintf("ProtectionPolicy %q is Enforce without smartlead.webhookSecretRef: "+
+			"unauthenticated webhooks must never pause a mailbox, so nothing is done in Smartlead until it has one", policy.Name)
+	}
+	org := policy.Spec.Smartlead.OrganizationID
+	if org == "" {
+		return "", ""
+	}
+	var same bgv1.MailboxList
+	if err := r.List(ctx, &same, client.MatchingFields{webhookreceiver.IndexMailboxEmail: mb.Spec.Email}, client.UnsafeDisableDeepCopy); err != nil {
+		return "", ""
+	}
+	for i := range same.Items {
+		other := &same.Items[i]
+		if other.Namespace == mb.Namespace {
+			continue
+		}
+		var op bgv1.ProtectionPolicy
+		if err := r.Get(ctx, types.NamespacedName{Namespace: other.Namespace, Name: other.PolicyName()}, &op); err != nil {
+			continue
+		}
+		if op.Spec.Smartlead.OrganizationID == org && (op.Spec.Smartlead.WebhookSecretRef == nil) == (policy.Spec.Smartlead.WebhookSecretRef == nil) {
+			return ReasonDuplicateAddress, "the same address is a Mailbox in another namespace under a policy that receives " +
+				"the same Smartlead organization's webhooks as strongly; its webhooks are refused (409) until only one remains"
+		}
+	}
+	return "", ""
 }
 
 // action is the outcome of the Smartlead side of a reconcile.
@@ -522,8 +567,28 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return e.ObjectOld.(*bgv1.Domain).Status.Health != e.ObjectNew.(*bgv1.Domain).Status.Health
 			}})).
+		// A Mailbox with the same address appearing or going in another namespace may make or end a
+		// DuplicateAddress: look at the others again.
+		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(r.sameAddress),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Named("mailbox").
 		Complete(r)
+}
+
+// sameAddress maps a Mailbox to the Mailboxes of other namespaces with the same address.
+func (r *MailboxReconciler) sameAddress(ctx context.Context, o client.Object) []reconcile.Request {
+	mb := o.(*bgv1.Mailbox)
+	var list bgv1.MailboxList
+	if err := r.List(ctx, &list, client.MatchingFields{webhookreceiver.IndexMailboxEmail: mb.Spec.Email}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Namespace != mb.Namespace {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
 }
 
 // mailboxesOf maps a policy or domain to the mailboxes that the field index relates to it by name.

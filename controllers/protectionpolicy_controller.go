@@ -90,7 +90,8 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	for _, ref := range []struct {
 		what string
 		sel  *bgv1.SecretKeySelector
-	}{{"API key", policy.Spec.Smartlead.APIKeySecretRef}, {"webhook secret", policy.Spec.Smartlead.WebhookSecretRef}} {
+	}{{"API key", policy.Spec.Smartlead.APIKeySecretRef}, {"webhook secret", policy.Spec.Smartlead.WebhookSecretRef},
+		{"gate token", policy.Spec.Gate.TokenSecretRef}} {
 		if ref.sel == nil {
 			continue
 		}
@@ -102,6 +103,11 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, reason, msg
 			break
 		}
+	}
+	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
+		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonWebhookSecretRequired
+		ready.Message = "Enforce without smartlead.webhookSecretRef: unauthenticated webhooks must never pause a mailbox; " +
+			"nothing is done in Smartlead until the policy has a webhook secret"
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 	for health, n := range map[bgv1.Health]int32{bgv1.HealthHealthy: st.Healthy, bgv1.HealthWarning: st.Warning,

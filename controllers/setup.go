@@ -20,6 +20,8 @@ type Options struct {
 	ReceiverBindAddress string
 	// ReceiverMaxBody is the largest webhook body accepted, in bytes.
 	ReceiverMaxBody int64
+	// ReceiverMaxInFlight bounds the receiver's concurrent requests (503 with Retry-After above it).
+	ReceiverMaxInFlight int
 	// ReceiverMaxEventAge refuses events whose own timestamp is older (200 "stale"); at most the
 	// de-duplication horizon (2h), 0 disables the check.
 	ReceiverMaxEventAge time.Duration
@@ -40,6 +42,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ReceiverBindAddress, "receiver-bind-address", ":8082",
 		"Address the Smartlead webhook receiver and the execution gate listen on (0 disables them).")
 	fs.Int64Var(&o.ReceiverMaxBody, "receiver-max-body", 1<<20, "Largest webhook body accepted, in bytes; larger ones get 413.")
+	fs.IntVar(&o.ReceiverMaxInFlight, "receiver-max-in-flight", 512,
+		"Requests the receiver serves at once (webhooks and gate); above it the answer is 503 with Retry-After (0: no bound).")
 	fs.DurationVar(&o.ReceiverMaxEventAge, "receiver-max-event-age", webhookreceiver.DedupHorizon,
 		"Events whose own timestamp is older are answered 200 {\"status\":\"stale\"} and not recorded (at most 2h, the de-duplication horizon; 0 disables).")
 	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
@@ -88,6 +92,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Addr:             opts.ReceiverBindAddress,
 		MaxBody:          opts.ReceiverMaxBody,
 		MaxEventAge:      opts.ReceiverMaxEventAge,
+		MaxInFlight:      opts.ReceiverMaxInFlight,
 		Client:           mgr.GetClient(),
 		Committer:        webhookreceiver.NewCommitter(mgr.GetClient(), mgr.GetAPIReader(), opts.ReceiverBatchWindow),
 		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,

@@ -2,9 +2,13 @@ package webhookreceiver
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
-	"sort"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,11 +33,29 @@ type GateReason struct {
 	Message string      `json:"message"`
 }
 
-// serveGate answers GET /v1/gate?mailbox=<email>[&namespace=<ns>] from the informer cache.
+// serveGate answers GET /v1/gate?mailbox=<email>[&namespace=<ns>] from the informer cache, to callers
+// that present a gate token (Authorization: Bearer <token>) of the mailbox's policy.
 func (s *Server) serveGate(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", http.MethodGet)
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method " + r.Method + " not allowed; use GET"})
+		return
+	}
+	token, ok := bearerToken(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bounceguard-gate"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{"missing bearer token"})
+		return
+	}
+	policies, err := s.gatePolicies(r.Context(), token)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{"looking up the token failed"})
+		return
+	}
+	if len(policies) == 0 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bounceguard-gate", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{"invalid bearer token"})
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("mailbox")))
@@ -41,7 +63,7 @@ func (s *Server) serveGate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{"missing mailbox query parameter"})
 		return
 	}
-	answer, code, msg := s.gate(r.Context(), email, r.URL.Query().Get("namespace"))
+	answer, code, msg := s.gate(r.Context(), policies, email, r.URL.Query().Get("namespace"))
 	if code != http.StatusOK {
 		writeJSON(w, code, errorBody{msg})
 		return
@@ -49,7 +71,56 @@ func (s *Server) serveGate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, answer)
 }
 
-func (s *Server) gate(ctx context.Context, email, namespace string) (*GateAnswer, int, string) {
+// bearerToken reads "Authorization: Bearer <token>".
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
+// gatePolicies returns the policies whose gate token Secret holds token (one of its newline-separated
+// tokens). Every token of every policy is compared, in constant time on digests, so the time taken
+// tells nothing of which matched or how much of it did.
+func (s *Server) gatePolicies(ctx context.Context, token string) ([]bgv1.ProtectionPolicy, error) {
+	var list bgv1.ProtectionPolicyList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}); err != nil {
+		return nil, err
+	}
+	presented := sha256.Sum256([]byte(token))
+	var out []bgv1.ProtectionPolicy
+	for _, p := range list.Items {
+		ref := p.Spec.Gate.TokenSecretRef
+		var secret corev1.Secret
+		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue // Ready=False on the policy says so; nobody can use its gate meanwhile
+			}
+			return nil, err
+		}
+		if matchesOneOf(presented, string(secret.Data[ref.Key])) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// matchesOneOf reports whether digest is the SHA-256 of one of the newline-separated values, comparing
+// every one of them in constant time.
+func matchesOneOf(digest [sha256.Size]byte, values string) bool {
+	ok := 0
+	for _, v := range strings.Split(values, "\n") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		d := sha256.Sum256([]byte(v))
+		ok |= subtle.ConstantTimeCompare(d[:], digest[:])
+	}
+	return ok == 1
+}
+
+// gate answers for the mailbox with that address among the given policies' mailboxes only (a token of one
+// tenant learns nothing of another's: an address elsewhere is "unknown").
+func (s *Server) gate(ctx context.Context, policies []bgv1.ProtectionPolicy, email, namespace string) (*GateAnswer, int, string) {
 	var list bgv1.MailboxList
 	opts := []client.ListOption{client.MatchingFields{IndexMailboxEmail: email}}
 	if namespace != "" {
@@ -58,19 +129,27 @@ func (s *Server) gate(ctx context.Context, email, namespace string) (*GateAnswer
 	if err := s.Client.List(ctx, &list, opts...); err != nil {
 		return nil, http.StatusServiceUnavailable, "looking up the mailbox failed"
 	}
-	switch len(list.Items) {
+	var found []*bgv1.Mailbox
+	var policy *bgv1.ProtectionPolicy
+	for i := range list.Items {
+		mb := &list.Items[i]
+		for j := range policies {
+			if p := &policies[j]; p.Namespace == mb.Namespace && p.Name == mb.PolicyName() {
+				found, policy = append(found, mb), p
+			}
+		}
+	}
+	switch len(found) {
 	case 0:
 		return nil, http.StatusNotFound, "unknown mailbox"
 	case 1:
 	default:
-		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Namespace < list.Items[j].Namespace })
-		return nil, http.StatusConflict, "mailbox exists in several namespaces; pass namespace"
+		return nil, http.StatusConflict, "the token's policies govern this address in several namespaces; pass namespace"
 	}
-	mb := &list.Items[0]
-	var policy bgv1.ProtectionPolicy
-	mode := bgv1.ModeObserve
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy); err == nil && policy.Spec.Mode != "" {
-		mode = policy.Spec.Mode
+	mb := found[0]
+	mode := policy.Spec.Mode
+	if mode == "" {
+		mode = bgv1.ModeObserve
 	}
 	var domain *bgv1.Domain
 	if name := mb.Domain(); name != "" {

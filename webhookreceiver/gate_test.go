@@ -67,22 +67,39 @@ func TestDecide(t *testing.T) {
 func TestGateHTTP(t *testing.T) {
 	s, _ := newTestServer(t, nil, logr.Discard())
 	h := s.Handler()
+	const healthy = `{"allowed":true,"mode":"Observe","reasons":[]}`
+	const openAlice = `{"allowed":true,"mode":"Observe","reasons":[{"entity":"mailbox","name":"alice-acme-com","health":"Warning","message":"3 bounces in the last 60 sends (warning at 3/60)"}]}`
 	for _, tc := range []struct {
-		method, target string
-		code           int
-		body           string
+		name, method, target, auth string
+		code                       int
+		body                       string
 	}{
-		{http.MethodGet, "/v1/gate?mailbox=alice@acme.com", 200, `{"allowed":true,"mode":"Observe","reasons":[]}`},
-		{http.MethodGet, "/v1/gate?mailbox=ALICE@acme.com&namespace=acme", 200, `{"allowed":true,"mode":"Observe","reasons":[]}`},
-		{http.MethodGet, "/v1/gate?mailbox=alice@acme.com&namespace=other", 404, `{"error":"unknown mailbox"}`},
-		{http.MethodGet, "/v1/gate?mailbox=nobody@acme.com", 404, `{"error":"unknown mailbox"}`},
-		{http.MethodGet, "/v1/gate", 400, `{"error":"missing mailbox query parameter"}`},
-		{http.MethodPost, "/v1/gate?mailbox=alice@acme.com", 405, `{"error":"method POST not allowed; use GET"}`},
+		{"no token", http.MethodGet, "/v1/gate?mailbox=alice@acme.com", "", 401, `{"error":"missing bearer token"}`},
+		{"not a bearer token", http.MethodGet, "/v1/gate?mailbox=alice@acme.com", "Basic YWxpY2U6eA==", 401, `{"error":"missing bearer token"}`},
+		{"wrong token", http.MethodGet, "/v1/gate?mailbox=alice@acme.com", "Bearer acme-token-x", 401, `{"error":"invalid bearer token"}`},
+		{"wrong token, no mailbox: still 401", http.MethodGet, "/v1/gate", "Bearer nope", 401, `{"error":"invalid bearer token"}`},
+		{"tenant's token", http.MethodGet, "/v1/gate?mailbox=alice@acme.com", "Bearer acme-token", 200, healthy},
+		{"previous token during a rotation", http.MethodGet, "/v1/gate?mailbox=ALICE@acme.com&namespace=acme", "bearer old-acme-token", 200, healthy},
+		{"another tenant's token finds only its own mailbox", http.MethodGet, "/v1/gate?mailbox=alice@acme.com", "Bearer open-token", 200, openAlice},
+		{"another tenant's token learns nothing of acme", http.MethodGet, "/v1/gate?mailbox=alice@acme.com&namespace=acme", "Bearer open-token", 404, `{"error":"unknown mailbox"}`},
+		{"a token of two policies searches both", http.MethodGet, "/v1/gate?mailbox=alice@acme.com", "Bearer shared-token", 409,
+			`{"error":"the token's policies govern this address in several namespaces; pass namespace"}`},
+		{"namespace narrows", http.MethodGet, "/v1/gate?mailbox=alice@acme.com&namespace=open", "Bearer shared-token", 200, openAlice},
+		{"unknown mailbox", http.MethodGet, "/v1/gate?mailbox=nobody@acme.com", "Bearer acme-token", 404, `{"error":"unknown mailbox"}`},
+		{"missing mailbox", http.MethodGet, "/v1/gate", "Bearer acme-token", 400, `{"error":"missing mailbox query parameter"}`},
+		{"wrong method", http.MethodPost, "/v1/gate?mailbox=alice@acme.com", "Bearer acme-token", 405, `{"error":"method POST not allowed; use GET"}`},
 	} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+		req := httptest.NewRequest(tc.method, tc.target, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		h.ServeHTTP(rec, req)
 		if rec.Code != tc.code || rec.Body.String() != tc.body+"\n" {
-			t.Errorf("%s %s = %d %s, want %d %s", tc.method, tc.target, rec.Code, rec.Body.String(), tc.code, tc.body)
+			t.Errorf("%s: %d %s, want %d %s", tc.name, rec.Code, rec.Body.String(), tc.code, tc.body)
+		}
+		if tc.code == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", tc.name)
 		}
 	}
 }

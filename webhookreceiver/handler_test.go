@@ -2,11 +2,13 @@ package webhookreceiver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -50,7 +52,22 @@ func newTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger) (*Se
 	alice := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "alice-acme-com", Namespace: "acme"},
 		Spec: bgv1.MailboxSpec{Email: "alice@acme.com", SmartleadAccountID: ptr.To[int64](456),
 			PolicyRef: bgv1.LocalPolicyReference{Name: "default"}}}
-	b := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(signed, open, secret, alice).
+	// Gate tokens: acme's (with the previous one still valid during a rotation), open's, and one both share.
+	signed.Spec.Gate.TokenSecretRef = &bgv1.SecretKeySelector{Name: "gate", Key: "token"}
+	open.Spec.Gate.TokenSecretRef = &bgv1.SecretKeySelector{Name: "gate", Key: "token"}
+	acmeGate := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: "acme"},
+		Data: map[string][]byte{"token": []byte("old-acme-token\nacme-token\nshared-token\n")}}
+	openGate := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: "open"},
+		Data: map[string][]byte{"token": []byte("open-token\nshared-token")}}
+	openAlice := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "alice-acme-com", Namespace: "open"},
+		Spec:   bgv1.MailboxSpec{Email: "alice@acme.com", PolicyRef: bgv1.LocalPolicyReference{Name: "default"}},
+		Status: bgv1.MailboxStatus{Health: bgv1.HealthWarning, HealthMessage: "3 bounces in the last 60 sends (warning at 3/60)"}}
+	return buildTestServer(t, funcs, log, signed, open, secret, alice, acmeGate, openGate, openAlice)
+}
+
+// buildTestServer serves a fake cluster holding objs, with the receiver's field indexes.
+func buildTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger, objs ...client.Object) (*Server, client.Client) {
+	b := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(objs...).
 		WithStatusSubresource(&bgv1.Mailbox{})
 	for _, ix := range Indexes {
 		b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
@@ -63,7 +80,11 @@ func newTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger) (*Se
 }
 
 func post(h http.Handler, body string, headers map[string]string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, WebhookPath, strings.NewReader(body))
+	return postTo(h, WebhookPath, body, headers)
+}
+
+func postTo(h http.Handler, path, body string, headers map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -107,6 +128,14 @@ func TestWebhookAnswers(t *testing.T) {
 		{"unknown sender, autoDiscover off", "", `{"event_type":"SENT","from_email":"zed@open.io"}`,
 			map[string]string{"X-Organization-Id": "org-open"}, nil, 404, "autoDiscover is off"},
 		{"API server unavailable", "", flatSent, signed(flatSent), unavailable, 503, "could not record the event"},
+		{"the webhook secret as the last path segment", "", flatSent, map[string]string{"X-Organization-Id": testOrg}, nil, 200,
+			`{"status":"recorded"}`},
+		{"a wrong webhook secret in the path", "", flatSent, map[string]string{"X-Organization-Id": testOrg}, nil, 401,
+			"invalid webhook secret in the path"},
+	}
+	paths := map[string]string{
+		"the webhook secret as the last path segment": WebhookPath + "/" + testSecret,
+		"a wrong webhook secret in the path":          WebhookPath + "/" + testSecret + "x",
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -118,7 +147,7 @@ func TestWebhookAnswers(t *testing.T) {
 				rec = httptest.NewRecorder()
 				s.Handler().ServeHTTP(rec, req)
 			} else {
-				rec = post(s.Handler(), c.body, c.headers)
+				rec = postTo(s.Handler(), cmp.Or(paths[c.name], WebhookPath), c.body, c.headers)
 			}
 			if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.want) {
 				t.Fatalf("got %d %s, want %d containing %q", rec.Code, rec.Body.String(), c.code, c.want)
@@ -141,6 +170,102 @@ func TestWebhookAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Tenant isolation (SPEC §4): an unsigned policy on someone else's organization id never takes their
+// signed events; the same sender under two equally authenticated policies is refused with 409; a bare
+// request (no signature, no path secret) reads no Secret.
+func TestWebhookRoutingByAuthenticationStrength(t *testing.T) {
+	const org = "shared-org"
+	policy := func(ns string, signed bool) *bgv1.ProtectionPolicy {
+		p := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+			Spec: bgv1.ProtectionPolicySpec{AutoDiscover: ptr.To(false), Smartlead: bgv1.SmartleadSettings{OrganizationID: org}}}
+		if signed {
+			p.Spec.Smartlead.WebhookSecretRef = &bgv1.SecretKeySelector{Name: "wh", Key: "secret"}
+		}
+		return p
+	}
+	secret := func(ns string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "wh", Namespace: ns}, Data: map[string][]byte{"secret": []byte(testSecret)}}
+	}
+	mailbox := func(ns string) *bgv1.Mailbox {
+		return &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "vera", Namespace: ns},
+			Spec: bgv1.MailboxSpec{Email: "vera@victim.com", PolicyRef: bgv1.LocalPolicyReference{Name: "default"}}}
+	}
+	var secretReads atomic.Int32
+	funcs := &interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if _, ok := obj.(*corev1.Secret); ok {
+			secretReads.Add(1)
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}}
+	s, c := buildTestServer(t, funcs, logr.Discard(), policy("victim", true), secret("victim"), mailbox("victim"),
+		policy("attacker", false), mailbox("attacker"))
+	h := s.Handler()
+	body := `{"event_type":"EMAIL_BOUNCE","from_email":"vera@victim.com","message_id":"<1@victim.com>","bounce_message":{"text":"550 5.1.1 no such user"}}`
+	sent := func(ns string) int64 {
+		var mb bgv1.Mailbox
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "vera"}, &mb); err != nil {
+			t.Fatal(err)
+		}
+		return mb.Status.Bounced
+	}
+	hdr := map[string]string{"X-Organization-Id": org, "X-Smartlead-Signature": Sign([]byte(body), testSecret)}
+	if rec := post(h, body, hdr); rec.Code != 200 || sent("victim") != 1 || sent("attacker") != 0 {
+		t.Fatalf("signed event: %d %s; victim %d, attacker %d", rec.Code, rec.Body.String(), sent("victim"), sent("attacker"))
+	}
+	if rec := postTo(h, WebhookPath+"/"+testSecret, strings.Replace(body, "<1@", "<2@", 1), map[string]string{"X-Organization-Id": org}); rec.Code != 200 ||
+		sent("victim") != 2 || sent("attacker") != 0 {
+		t.Fatalf("path-secret event: %d %s; victim %d, attacker %d", rec.Code, rec.Body.String(), sent("victim"), sent("attacker"))
+	}
+	reads := secretReads.Load()
+	if rec := post(h, strings.Replace(body, "<1@", "<3@", 1), map[string]string{"X-Organization-Id": org}); rec.Code != 200 || sent("attacker") != 1 {
+		t.Fatalf("an unsigned event goes to the unsigned policy only: %d %s", rec.Code, rec.Body.String())
+	}
+	if secretReads.Load() != reads {
+		t.Fatal("a request without signature or path secret read a Secret")
+	}
+
+	twin, c2 := buildTestServer(t, nil, logr.Discard(), policy("victim", true), secret("victim"), mailbox("victim"),
+		policy("twin", true), secret("twin"), mailbox("twin"))
+	if rec := post(twin.Handler(), body, hdr); rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "more than one namespace") {
+		t.Fatalf("duplicate address: %d %s", rec.Code, rec.Body.String())
+	}
+	var mb bgv1.Mailbox
+	if err := c2.Get(context.Background(), client.ObjectKey{Namespace: "twin", Name: "vera"}, &mb); err != nil || mb.Status.Bounced != 0 {
+		t.Fatalf("a refused event was recorded: %v %d", err, mb.Status.Bounced)
+	}
+}
+
+// --receiver-max-in-flight: above the bound the answer is 503 with Retry-After, at once.
+func TestMaxInFlight(t *testing.T) {
+	s, _ := newTestServer(t, nil, logr.Discard())
+	s.MaxInFlight = 2
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	s.Committer = nil
+	h := s.limitInFlight(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		entered <- struct{}{}
+		<-release
+		writeJSON(w, 200, statusBody{"recorded"})
+	}))
+	done := make(chan int, 2)
+	for range 2 {
+		go func() { done <- post(h, flatSent, signed(flatSent)).Code }()
+	}
+	<-entered
+	<-entered
+	rec := post(h, flatSent, signed(flatSent))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "too many requests in flight") {
+		t.Fatalf("third request: %d %s", rec.Code, rec.Body.String())
+	}
+	close(release)
+	if a, b := <-done, <-done; a != 200 || b != 200 {
+		t.Fatalf("the requests in flight: %d %d", a, b)
+	}
+	if rec := post(h, flatSent, signed(flatSent)); rec.Code != 200 {
+		t.Fatalf("after the flight: %d", rec.Code)
 	}
 }
 

@@ -18,7 +18,12 @@ const (
 	IndexMailboxAccountID = "smartleadAccountID"
 	// IndexPolicyOrganization indexes ProtectionPolicies by spec.smartlead.organizationID.
 	IndexPolicyOrganization = "spec.smartlead.organizationID"
+	// IndexPolicyGate indexes ProtectionPolicies that have a gate token (value indexValueSet).
+	IndexPolicyGate = "spec.gate.tokenSecretRef"
 )
+
+// indexValueSet is the value of presence indexes.
+const indexValueSet = "set"
 
 // FieldIndex is one field index the receiver needs in the cache.
 type FieldIndex struct {
@@ -37,6 +42,12 @@ var Indexes = []FieldIndex{
 	}},
 	{&bgv1.Mailbox{}, IndexMailboxAccountID, func(o client.Object) []string {
 		return mailboxAccountIDs(o.(*bgv1.Mailbox))
+	}},
+	{&bgv1.ProtectionPolicy{}, IndexPolicyGate, func(o client.Object) []string {
+		if o.(*bgv1.ProtectionPolicy).Spec.Gate.TokenSecretRef != nil {
+			return []string{indexValueSet}
+		}
+		return nil
 	}},
 	{&bgv1.ProtectionPolicy{}, IndexPolicyOrganization, func(o client.Object) []string {
 		if id := o.(*bgv1.ProtectionPolicy).Spec.Smartlead.OrganizationID; id != "" {

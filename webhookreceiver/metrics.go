@@ -24,8 +24,12 @@ var (
 		Help:    "Events carried by one successful Mailbox status write.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 	})
+	requestsShed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bounceguard_receiver_requests_shed_total",
+		Help: "Requests answered 503 at once because --receiver-max-in-flight requests were being served.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(eventsTotal, requestDuration, statusWrites, batchSize)
+	metrics.Registry.MustRegister(eventsTotal, requestDuration, statusWrites, batchSize, requestsShed)
 }

@@ -5,6 +5,7 @@ package webhookreceiver
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,8 @@ type Server struct {
 	WaitForCacheSync func(context.Context) bool
 	// Log receives the receiver's log lines (never a secret or a lead address).
 	Log logr.Logger
+	// MaxInFlight bounds the requests served at once; above it the answer is 503 with Retry-After. 0: no bound.
+	MaxInFlight int
 	// MaxEventAge refuses (200 "stale", nothing written) an event whose own timestamp is older; 0 disables
 	// the check. It must not exceed the de-duplication horizon (DedupHorizon).
 	MaxEventAge time.Duration
@@ -64,6 +67,8 @@ type Server struct {
 
 	warnedUnsigned sync.Map
 	serving        atomic.Bool
+	inFlight       chan struct{}
+	inFlightOnce   sync.Once
 }
 
 // NeedLeaderElection is false: every replica serves webhooks.
@@ -107,11 +112,34 @@ func (s *Server) ReadyCheck(_ *http.Request) error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(WebhookPath, s.serveWebhook)
+	// Where Smartlead cannot sign, the webhook secret may be the last path segment instead. The path is
+	// never logged, put in a metric label or echoed in an error.
+	mux.HandleFunc(WebhookPath+"/", s.serveWebhook)
 	mux.HandleFunc(GatePath, s.serveGate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{"not found"})
 	})
-	return mux
+	return s.limitInFlight(mux)
+}
+
+// limitInFlight answers 503 with Retry-After when MaxInFlight requests are already being served, before
+// reading anything of the request, so a flood cannot queue up memory or API-server work.
+func (s *Server) limitInFlight(next http.Handler) http.Handler {
+	if s.MaxInFlight <= 0 {
+		return next
+	}
+	s.inFlightOnce.Do(func() { s.inFlight = make(chan struct{}, s.MaxInFlight) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.inFlight <- struct{}{}:
+			defer func() { <-s.inFlight }()
+			next.ServeHTTP(w, r)
+		default:
+			requestsShed.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"too many requests in flight, retry later"})
+		}
+	})
 }
 
 type errorBody struct {
@@ -199,7 +227,7 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 		return "", "unknown", fail(http.StatusBadRequest, "reading body: %v", err)
 	}
 
-	policies, herr := s.authenticate(ctx, r, body)
+	policies, herr := s.authenticate(ctx, r, body, pathSecret(r))
 	if herr != nil {
 		return "", "unknown", herr
 	}
@@ -268,9 +296,22 @@ func (s *Server) rulesOf(ctx context.Context, mb *bgv1.Mailbox) (protection.Rule
 	return protection.Rules{}, err
 }
 
-// authenticate finds the policies of the request's organization and checks the signature against the
-// webhook secrets they reference. It returns the policies the request is authentic for, sorted.
-func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte) ([]bgv1.ProtectionPolicy, *httpError) {
+// pathSecret returns the webhook secret given as the last path segment (POST /webhooks/smartlead/<secret>).
+func pathSecret(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, WebhookPath+"/")
+	if !ok {
+		return ""
+	}
+	return rest
+}
+
+// authenticate finds the policies of the request's organization and checks the signature (or the path
+// secret) against the webhook secrets they reference. It returns, sorted, the policies that
+// authenticated the request as strongly as the strongest did: when one verified a secret, a policy
+// without one (which accepts anything) never takes the event, so an unsigned policy on someone else's
+// organization id cannot capture their signed events. A request without signature or path secret reads
+// no Secret.
+func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte, pathSecret string) ([]bgv1.ProtectionPolicy, *httpError) {
 	org := strings.TrimSpace(r.Header.Get("X-Organization-Id"))
 	if org == "" {
 		return nil, fail(http.StatusUnauthorized, "missing x-organization-id header")
@@ -287,7 +328,9 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
 	signature := r.Header.Get("X-Smartlead-Signature")
-	var ok []bgv1.ProtectionPolicy
+	presented := !(signature == "" && pathSecret == "")
+	pathDigest := sha256.Sum256([]byte(pathSecret))
+	var ok, verified []bgv1.ProtectionPolicy
 	unreadable := "" // why a policy's webhook secret could not be read, if one could not
 	for _, p := range list.Items {
 		ref := p.Spec.Smartlead.WebhookSecretRef
@@ -298,6 +341,9 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 			}
 			ok = append(ok, p)
 			continue
+		}
+		if !presented {
+			continue // nothing to verify: no Secret is read for a bare request
 		}
 		// One policy's missing Secret must not turn away the webhooks of the others on the organization.
 		var secret corev1.Secret
@@ -314,17 +360,24 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 			unreadable = fmt.Sprintf("the webhook secret of policy %s/%s has no key %q", p.Namespace, p.Name, ref.Key)
 			continue
 		}
-		if signature != "" && VerifySignature(body, signature, secrets) {
-			ok = append(ok, p)
+		if (signature != "" && VerifySignature(body, signature, secrets)) ||
+			(pathSecret != "" && matchesOneOf(pathDigest, secrets)) {
+			verified = append(verified, p)
 		}
+	}
+	if len(verified) > 0 {
+		return verified, nil
 	}
 	if len(ok) == 0 {
 		if unreadable != "" {
 			// It may be this policy's event: Smartlead retries it once the Secret is fixed, so nothing is lost.
 			return nil, unavailable("%s", unreadable)
 		}
-		if signature == "" {
-			return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature")
+		switch {
+		case !presented:
+			return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature (or the secret as the last path segment)")
+		case signature == "":
+			return nil, fail(http.StatusUnauthorized, "invalid webhook secret in the path")
 		}
 		return nil, fail(http.StatusUnauthorized, "invalid X-Smartlead-Signature")
 	}
@@ -336,8 +389,14 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte)
 // mailbox wins, else the first. A nested-shape event names only the account id: it finds a mailbox whose
 // spec or status holds that id.
 func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, *httpError) {
+	var found *bgv1.Mailbox
+	searched := map[string]bool{}
 	for i := range policies {
 		p := &policies[i]
+		if searched[p.Namespace] {
+			continue
+		}
+		searched[p.Namespace] = true
 		var list bgv1.MailboxList
 		field, value := IndexMailboxEmail, ev.Sender
 		if ev.Sender == "" {
@@ -346,10 +405,20 @@ func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPoli
 		if err := s.Client.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{field: value}); err != nil {
 			return nil, unavailable("looking up the mailbox: %v", err)
 		}
-		if len(list.Items) > 0 {
-			sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-			return &list.Items[0], nil
+		if len(list.Items) == 0 {
+			continue
 		}
+		if found != nil {
+			// The same sender under equally authenticated policies of two namespaces: counting it in either
+			// could be the wrong tenant's. Both Mailboxes say DuplicateAddress (Ready=False).
+			return nil, fail(http.StatusConflict, "the sender is a Mailbox in more than one namespace whose policies "+
+				"accept this organization's webhooks; remove all but one (their Ready condition says DuplicateAddress)")
+		}
+		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+		found = &list.Items[0]
+	}
+	if found != nil {
+		return found, nil
 	}
 	p := &policies[0]
 	if ev.Sender == "" {

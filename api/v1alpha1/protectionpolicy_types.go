@@ -137,6 +137,15 @@ type SmartleadSettings struct {
 	PauseAction PauseAction `json:"pauseAction,omitempty"`
 }
 
+// GateSettings authorise callers of the execution gate.
+type GateSettings struct {
+	// TokenSecretRef names the Secret key holding the bearer token(s) that may ask the gate about this
+	// policy's mailboxes; several newline-separated tokens allow a rotation. Without it the gate answers
+	// nobody about this policy's mailboxes.
+	// +optional
+	TokenSecretRef *SecretKeySelector `json:"tokenSecretRef,omitempty"`
+}
+
 // SafetyRules stop bounceguard from pausing too much of a fleet at once.
 type SafetyRules struct {
 	// MaxPausedPercent is the largest share of the policy's mailboxes that may be paused at once; beyond it
@@ -155,6 +164,7 @@ type SafetyRules struct {
 
 // ProtectionPolicySpec is the desired protection of the mailboxes that reference the policy.
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Enforce' || (has(self.smartlead) && has(self.smartlead.apiKeySecretRef))",message="Enforce mode needs smartlead.apiKeySecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Enforce' || (has(self.smartlead) && has(self.smartlead.webhookSecretRef))",message="Enforce mode needs smartlead.webhookSecretRef: an unauthenticated webhook must never pause a mailbox"
 type ProtectionPolicySpec struct {
 	// Mode is what bounceguard does at a threshold: Observe (record only), Suggest (record and recommend)
 	// or Enforce (pause and resume in Smartlead).
@@ -181,6 +191,9 @@ type ProtectionPolicySpec struct {
 	// +kubebuilder:default=true
 	// +optional
 	AutoDiscover *bool `json:"autoDiscover,omitempty"`
+	// Gate authorises callers of the execution gate (GET /v1/gate).
+	// +optional
+	Gate GateSettings `json:"gate,omitzero"`
 	// Safety limits how much of the fleet may be paused at once.
 	// +kubebuilder:default={}
 	// +optional

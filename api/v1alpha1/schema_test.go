@@ -178,6 +178,8 @@ var _ = Describe("validation", func() {
 			"spec.recovery.cleanSends in body should be greater than or equal to 1", "spec", "recovery", "cleanSends"),
 		Entry("Enforce without an API key", nil, "Enforce mode needs smartlead.apiKeySecretRef",
 			"spec", "smartlead", "apiKeySecretRef"),
+		Entry("Enforce without a webhook secret: unauthenticated events could pause", nil,
+			"Enforce mode needs smartlead.webhookSecretRef", "spec", "smartlead", "webhookSecretRef"),
 		Entry("unknown pauseAction", "Delete", `Unsupported value: "Delete"`, "spec", "smartlead", "pauseAction"),
 		Entry("baseURL not http(s)", "ftp://x", "spec.smartlead.baseURL in body should match", "spec", "smartlead", "baseURL"),
 		Entry("organizationID with spaces", "a b", "spec.smartlead.organizationID in body should match",
