@@ -45,7 +45,7 @@ test: manifests generate fmt vet envtest ## Run every test, envtest included.
 
 .PHONY: bench
 bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause' -benchtime 1x -timeout 30m
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause|BenchmarkHostileTraffic' -benchtime 1x -timeout 30m
 
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).

@@ -33,8 +33,8 @@ type DomainReconciler struct {
 	Clock clock.PassiveClock
 }
 
-// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=bounceguard.io,resources=domains/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=bounceguard.io,resources=domains/status,verbs=patch
 
 // Reconcile implements reconcile.Reconciler.
 func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {

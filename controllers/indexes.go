@@ -30,7 +30,17 @@ const (
 func RegisterIndexes(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
-	indexes := append([]webhookreceiver.FieldIndex{
+	for _, ix := range FieldIndexes() {
+		if err := idx.IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FieldIndexes lists every field index the reconcilers and the receiver use.
+func FieldIndexes() []webhookreceiver.FieldIndex {
+	return append([]webhookreceiver.FieldIndex{
 		{Object: &bgv1.Mailbox{}, Field: IndexMailboxPolicy, Extract: func(o client.Object) []string {
 			return []string{o.(*bgv1.Mailbox).PolicyName()}
 		}},
@@ -47,12 +57,6 @@ func RegisterIndexes(mgr ctrl.Manager) error {
 			return policySecretNames(o.(*bgv1.ProtectionPolicy))
 		}},
 	}, webhookreceiver.Indexes...)
-	for _, ix := range indexes {
-		if err := idx.IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // policySecretNames lists the distinct Secrets a policy references.

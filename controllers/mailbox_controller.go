@@ -77,10 +77,10 @@ type MailboxReconciler struct {
 	pausedRecently map[types.NamespacedName]bool
 }
 
-// +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/status,verbs=update;patch
 // +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/finalizers,verbs=update
-// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create
 
 // Reconcile implements reconcile.Reconciler.
 func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {

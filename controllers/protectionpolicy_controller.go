@@ -37,7 +37,7 @@ type ProtectionPolicyReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -30,7 +30,8 @@ var _ = Describe("ProtectionPolicy controller", func() {
 		ns := newNamespace()
 		p := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
 			Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeEnforce, Smartlead: bgv1.SmartleadSettings{
-				APIKeySecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}}}}
+				APIKeySecretRef:  &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"},
+				WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}}}}
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		ready := readyCondition(p, func() []metav1.Condition { return p.Status.Conditions })
 
@@ -49,6 +50,10 @@ var _ = Describe("ProtectionPolicy controller", func() {
 			HaveField("Message", `Secret "smartlead" has no key "apiKey" for the Smartlead API key`)))
 
 		secret.StringData = map[string]string{"apiKey": "sk-very-secret"}
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(ready).Should(And(HaveField("Reason", "SecretKeyMissing"),
+			HaveField("Message", `Secret "smartlead" has no key "webhookSecret" for the Smartlead webhook secret`)))
+		secret.StringData = map[string]string{"webhookSecret": "whsec-very-secret"}
 		Expect(k8s.Update(ctx, secret)).To(Succeed())
 		Eventually(ready).Should(HaveField("Status", metav1.ConditionTrue))
 		Expect(p.Status.Conditions[0].Message).NotTo(ContainSubstring("sk-very-secret"))

@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -364,5 +365,144 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 			controllerutil.RemoveFinalizer(mb, "example.com/backup")
 			return k8s.Update(ctx, mb)
 		})).To(Succeed())
+	})
+})
+
+// gate asks the execution gate about an address with a bearer token ("" for none).
+func gate(token, query string) (int, string) {
+	GinkgoHelper()
+	req, err := http.NewRequest(http.MethodGet, receiverURL+webhookreceiver.GatePath+"?"+query, nil)
+	Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// withGateTokens gives the fixture's policy a gate token Secret holding tokens (newline-separated).
+func (f *fixture) withGateTokens(tokens string) {
+	GinkgoHelper()
+	Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: f.ns},
+		StringData: map[string]string{"token": tokens}})).To(Succeed())
+	Expect(retry.RetryOnConflict(conflictRetry, func() error {
+		get(f.policy)
+		f.policy.Spec.Gate.TokenSecretRef = &bgv1.SecretKeySelector{Name: "gate", Key: "token"}
+		return k8s.Update(ctx, f.policy)
+	})).To(Succeed())
+}
+
+var _ = Describe("Security, end to end", func() {
+	It("the gate answers only holders of the policy's tokens, about that policy's mailboxes", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
+		})
+		tokenA, oldA := "gate-"+f.ns+"-DO-NOT-LOG", "old-gate-"+f.ns+"-DO-NOT-LOG"
+		f.withGateTokens(oldA + "\n" + tokenA)
+		other := newFixture(bgv1.ModeObserve)
+		tokenB := "gate-" + other.ns + "-DO-NOT-LOG"
+		other.withGateTokens(tokenB)
+		f.sl.AddAccount("gil@acme.com")
+		mb := f.mailbox("gil@acme.com", 0)
+		f.sends("gil@acme.com", 100)
+		f.bounces("gil@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+
+		Eventually(func() int { code, _ := gate(tokenA, "mailbox=gil@acme.com"); return code }).Should(Equal(http.StatusOK))
+		code, body := gate(tokenA, "mailbox=gil@acme.com")
+		var answer webhookreceiver.GateAnswer
+		Expect(json.Unmarshal([]byte(body), &answer)).To(Succeed())
+		Expect(answer.Allowed).To(BeFalse())
+		Expect(answer.Mode).To(Equal(bgv1.ModeEnforce))
+		Expect(answer.Reasons).To(ContainElement(webhookreceiver.GateReason{Entity: "mailbox", Name: "gil-acme-com",
+			Health: bgv1.HealthPaused, Message: "5 bounces in the last 100 sends (pause at 5/100)"}))
+		code, _ = gate(oldA, "mailbox=gil@acme.com&namespace="+f.ns)
+		Expect(code).To(Equal(http.StatusOK), "the previous token still works during a rotation")
+		code, body = gate("", "mailbox=gil@acme.com")
+		Expect(code).To(Equal(http.StatusUnauthorized))
+		Expect(body).To(MatchJSON(`{"error":"missing bearer token"}`))
+		code, body = gate(tokenA+"x", "mailbox=gil@acme.com")
+		Expect(code).To(Equal(http.StatusUnauthorized))
+		Expect(body).To(MatchJSON(`{"error":"invalid bearer token"}`))
+		code, body = gate(tokenB, "mailbox=gil@acme.com")
+		Expect(code).To(Equal(http.StatusNotFound), "another namespace's token learns nothing")
+		Expect(body).To(MatchJSON(`{"error":"unknown mailbox"}`))
+		code, _ = gate(tokenB, "mailbox=gil@acme.com&namespace="+f.ns)
+		Expect(code).To(Equal(http.StatusNotFound))
+
+		By("the rotation ends: the old token is taken out of the Secret")
+		gateSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: f.ns}}
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(gateSecret)
+			gateSecret.Data["token"] = []byte(tokenA)
+			return k8s.Update(ctx, gateSecret)
+		})).To(Succeed())
+		Eventually(func() int { code, _ := gate(oldA, "mailbox=gil@acme.com"); return code }).Should(Equal(http.StatusUnauthorized))
+		code, _ = gate(tokenA, "mailbox=gil@acme.com")
+		Expect(code).To(Equal(http.StatusOK))
+
+		By("webhooks authenticated by the secret in the path")
+		body2, _ := json.Marshal(flatEvent("gil@acme.com", ""))
+		resp, err := http.Post(receiverURL+webhookreceiver.WebhookPath+"/"+f.secret, "application/json", bytes.NewReader(body2))
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusUnauthorized), "x-organization-id is still required")
+		req, _ := http.NewRequest(http.MethodPost, receiverURL+webhookreceiver.WebhookPath+"/"+f.secret, bytes.NewReader(body2))
+		req.Header.Set("X-Organization-Id", f.org)
+		resp, err = http.DefaultClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		reply, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK), string(reply))
+		Expect(string(reply)).To(MatchJSON(`{"status":"recorded"}`))
+		req, _ = http.NewRequest(http.MethodPost, receiverURL+webhookreceiver.WebhookPath+"/"+f.secret+"-guess", bytes.NewReader(body2))
+		req.Header.Set("X-Organization-Id", f.org)
+		resp, err = http.DefaultClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		reply, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusUnauthorized))
+		Expect(string(reply)).NotTo(ContainSubstring(f.secret))
+
+		for _, secret := range []string{f.secret, tokenA, oldA, tokenB, f.key} {
+			Expect(logs.String()).NotTo(ContainSubstring(secret))
+		}
+	})
+
+	It("the same address under equally authenticated policies of two namespaces: DuplicateAddress and 409", func() {
+		f := newFixture(bgv1.ModeObserve)
+		g := newFixture(bgv1.ModeObserve)
+		a := f.mailbox("dup@acme.com", 0)
+		f.sends("dup@acme.com", 1)
+		By("another namespace claims the same organization, with its secret, and the same address")
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(g.policy)
+			g.policy.Spec.Smartlead.OrganizationID = f.org
+			return k8s.Update(ctx, g.policy)
+		})).To(Succeed())
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: g.ns}}
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(sec)
+			sec.Data["webhookSecret"] = []byte(f.secret)
+			return k8s.Update(ctx, sec)
+		})).To(Succeed())
+		b := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "dup", Namespace: g.ns}, Spec: bgv1.MailboxSpec{Email: "dup@acme.com"}}
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		for _, mb := range []*bgv1.Mailbox{a, b} {
+			Eventually(condition(mb, bgv1.ConditionReady)).Should(And(HaveField("Status", metav1.ConditionFalse),
+				HaveField("Reason", "DuplicateAddress")))
+		}
+		Eventually(func() int { code, _ := f.webhook(flatEvent("dup@acme.com", ""), uuid()); return code }).Should(Equal(http.StatusConflict))
+		Expect(get(a).(*bgv1.Mailbox).Status.Sent).To(Equal(int64(1)))
+		Expect(get(b).(*bgv1.Mailbox).Status.Sent).To(BeZero())
+
+		By("the impostor goes: the mailbox is Ready again and its events count")
+		Expect(k8s.Delete(ctx, b)).To(Succeed())
+		Eventually(condition(a, bgv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
+		f.sends("dup@acme.com", 1)
+		Expect(get(a).(*bgv1.Mailbox).Status.Sent).To(Equal(int64(2)))
 	})
 })

@@ -3,10 +3,12 @@
 package controllers
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -97,6 +99,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Committer:        webhookreceiver.NewCommitter(mgr.GetClient(), mgr.GetAPIReader(), opts.ReceiverBatchWindow),
 		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,
 		Log:              mgr.GetLogger().WithName("receiver"),
+	}
+	secrets, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Secret{})
+	if err != nil {
+		return fmt.Errorf("watching Secrets for the gate's tokens: %w", err)
+	}
+	if err := receiver.WatchSecrets(secrets); err != nil {
+		return fmt.Errorf("watching Secrets for the gate's tokens: %w", err)
 	}
 	if err := mgr.Add(receiver); err != nil {
 		return fmt.Errorf("adding the webhook receiver: %w", err)

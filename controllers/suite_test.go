@@ -64,7 +64,10 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	k8s = env.Client
 
-	mgr, err := env.NewManager()
+	// The manager runs with exactly the generated ClusterRole's rights: every test also proves it is enough.
+	asManager, err := env.AsManager(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+	mgr, err := env.NewManagerWith(asManager)
 	Expect(err).NotTo(HaveOccurred())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())

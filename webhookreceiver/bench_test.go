@@ -147,16 +147,20 @@ func benchAddr(b *testing.B) string {
 
 // tenant creates a namespace, a signed policy for org and n mailboxes; it waits until the manager's
 // cache has them all.
+// benchGateToken is the gate token of every benchmark tenant.
+const benchGateToken = "bench-gate-token"
+
 func (rb *receiverBench) tenant(org string, n int) (string, []string) {
 	ctx := context.Background()
 	c := rb.env.Client
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
 	must(rb.b, c.Create(ctx, ns))
 	must(rb.b, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: ns.Name},
-		StringData: map[string]string{"webhookSecret": "bench-secret"}}))
+		StringData: map[string]string{"webhookSecret": "bench-secret", "gateToken": benchGateToken}}))
 	must(rb.b, c.Create(ctx, &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name},
 		Spec: bgv1.ProtectionPolicySpec{AutoDiscover: ptr.To(false), Smartlead: bgv1.SmartleadSettings{OrganizationID: org,
-			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}}}}))
+			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}},
+			Gate: bgv1.GateSettings{TokenSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "gateToken"}}}}))
 	emails := make([]string, n)
 	parallel(32, n, func(i int) {
 		emails[i] = fmt.Sprintf("m%d@d%d.bench.io", i, i%50)

@@ -6,12 +6,14 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
@@ -79,29 +81,109 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // gatePolicies returns the policies whose gate token Secret holds token (one of its newline-separated
-// tokens). Every token of every policy is compared, in constant time on digests, so the time taken
-// tells nothing of which matched or how much of it did.
-func (s *Server) gatePolicies(ctx context.Context, token string) ([]bgv1.ProtectionPolicy, error) {
+// tokens). Every token of every gated policy is compared, in constant time on digests, so the time
+// taken tells nothing of which matched or how much of it did. The digests are kept per Secret and
+// dropped when the Secret changes (see WatchSecrets), so an answer costs no Secret copy.
+func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.ProtectionPolicy, error) {
 	var list bgv1.ProtectionPolicyList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}); err != nil {
+	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	presented := sha256.Sum256([]byte(token))
-	var out []bgv1.ProtectionPolicy
-	for _, p := range list.Items {
-		ref := p.Spec.Gate.TokenSecretRef
-		var secret corev1.Secret
-		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue // Ready=False on the policy says so; nobody can use its gate meanwhile
-			}
+	var out []*bgv1.ProtectionPolicy
+	for i := range list.Items {
+		p := &list.Items[i]
+		digests, err := s.tokens.digests(ctx, s.Client, p.Namespace, *p.Spec.Gate.TokenSecretRef)
+		if err != nil {
 			return nil, err
 		}
-		if matchesOneOf(presented, string(secret.Data[ref.Key])) {
+		ok := 0
+		for _, d := range digests {
+			ok |= subtle.ConstantTimeCompare(d[:], presented[:])
+		}
+		if ok == 1 {
 			out = append(out, p)
 		}
 	}
 	return out, nil
+}
+
+// tokenDigests keeps the SHA-256 digests of the gate tokens in each referenced Secret key. It caches only
+// once WatchSecrets has wired it to the Secret informer, which forgets a Secret whenever it changes.
+type tokenDigests struct {
+	mu      sync.Mutex
+	enabled bool
+	epoch   uint64 // bumped by every forget, so that a read that raced a change is not stored
+	m       map[string][][sha256.Size]byte
+}
+
+func (t *tokenDigests) digests(ctx context.Context, c client.Reader, ns string, ref bgv1.SecretKeySelector) ([][sha256.Size]byte, error) {
+	key := ns + "/" + ref.Name + "/" + ref.Key
+	t.mu.Lock()
+	d, cached := t.m[key]
+	enabled, epoch := t.enabled, t.epoch
+	t.mu.Unlock()
+	if cached {
+		return d, nil
+	}
+	var secret corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		// Ready=False on the policy says so; nobody can use its gate meanwhile.
+	}
+	for _, v := range strings.Split(string(secret.Data[ref.Key]), "\n") {
+		if v = strings.TrimSpace(v); v != "" {
+			d = append(d, sha256.Sum256([]byte(v)))
+		}
+	}
+	if enabled {
+		t.mu.Lock()
+		if t.epoch == epoch {
+			if t.m == nil {
+				t.m = map[string][][sha256.Size]byte{}
+			}
+			t.m[key] = d
+		}
+		t.mu.Unlock()
+	}
+	return d, nil
+}
+
+func (t *tokenDigests) forget(ns, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.epoch++
+	prefix := ns + "/" + name + "/"
+	for k := range t.m {
+		if strings.HasPrefix(k, prefix) {
+			delete(t.m, k)
+		}
+	}
+}
+
+// WatchSecrets lets the gate keep token digests: the Secret informer's events forget a changed Secret.
+func (s *Server) WatchSecrets(informer interface {
+	AddEventHandler(toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error)
+}) error {
+	forget := func(obj any) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if o, ok := obj.(client.Object); ok {
+			s.tokens.forget(o.GetNamespace(), o.GetName())
+		}
+	}
+	_, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: forget,
+		UpdateFunc: func(_, cur any) { forget(cur) }, DeleteFunc: forget})
+	if err != nil {
+		return err
+	}
+	s.tokens.mu.Lock()
+	s.tokens.enabled = true
+	s.tokens.mu.Unlock()
+	return nil
 }
 
 // matchesOneOf reports whether digest is the SHA-256 of one of the newline-separated values, comparing
@@ -120,7 +202,7 @@ func matchesOneOf(digest [sha256.Size]byte, values string) bool {
 
 // gate answers for the mailbox with that address among the given policies' mailboxes only (a token of one
 // tenant learns nothing of another's: an address elsewhere is "unknown").
-func (s *Server) gate(ctx context.Context, policies []bgv1.ProtectionPolicy, email, namespace string) (*GateAnswer, int, string) {
+func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, email, namespace string) (*GateAnswer, int, string) {
 	var list bgv1.MailboxList
 	opts := []client.ListOption{client.MatchingFields{IndexMailboxEmail: email}}
 	if namespace != "" {
@@ -134,7 +216,7 @@ func (s *Server) gate(ctx context.Context, policies []bgv1.ProtectionPolicy, ema
 	for i := range list.Items {
 		mb := &list.Items[i]
 		for j := range policies {
-			if p := &policies[j]; p.Namespace == mb.Namespace && p.Name == mb.PolicyName() {
+			if p := policies[j]; p.Namespace == mb.Namespace && p.Name == mb.PolicyName() {
 				found, policy = append(found, mb), p
 			}
 		}

@@ -29,15 +29,29 @@ func percentiles(d []time.Duration) (time.Duration, time.Duration) {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// BenchmarkGate measures GET /v1/gate answered from the informer cache: in-process (the handler alone),
-// over loopback HTTP, and, as the baseline in the same run, the three uncached API reads (mailbox,
-// policy, domain) the gate would need without the cache. Run it with `make bench`.
+// BenchmarkGate measures GET /v1/gate answered from the informer cache, bearer token checked against
+// every gated policy (the tenant's and 50 others'): in-process (the handler alone), over loopback HTTP,
+// and, as the baseline in the same run, the three uncached API reads (mailbox, policy, domain) the gate
+// would need without the cache. Run it with `make bench`.
 func BenchmarkGate(b *testing.B) {
 	rb, stop := startBench(b)
 	defer stop()
 	env := rb.env
 	const n, requests = 1000, 20000
 	ns, emails := rb.tenant("gate-bench", n)
+	for i := range 50 { // other tenants with gate tokens of their own: every request compares them all
+		ons := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gate-other-"}}
+		must(b, env.Client.Create(context.Background(), ons))
+		must(b, env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: ons.Name},
+			StringData: map[string]string{"token": fmt.Sprintf("other-token-%d", i)}}))
+		must(b, env.Client.Create(context.Background(), &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ons.Name},
+			Spec: bgv1.ProtectionPolicySpec{Gate: bgv1.GateSettings{TokenSecretRef: &bgv1.SecretKeySelector{Name: "gate", Key: "token"}}}}))
+	}
+	gateRequest := func(target string) *http.Request {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Authorization", "Bearer "+benchGateToken)
+		return req
+	}
 	// Let the mailbox controller create the domains, so that every answer looks one up.
 	waitFor(b, func() bool {
 		var domains bgv1.DomainList
@@ -56,16 +70,22 @@ func BenchmarkGate(b *testing.B) {
 	defer cancel()
 	go func() { _ = mgr.Start(ctx) }()
 	mgr.GetCache().WaitForCacheSync(ctx)
-	handler := (&webhookreceiver.Server{Client: mgr.GetClient()}).Handler()
+	gateServer := &webhookreceiver.Server{Client: mgr.GetClient()}
+	secrets, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	must(b, gateServer.WatchSecrets(secrets))
+	handler := gateServer.Handler()
 	waitFor(b, func() bool {
 		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/gate?mailbox="+emails[n-1], nil))
+		handler.ServeHTTP(rec, gateRequest("/v1/gate?mailbox="+emails[n-1]))
 		return rec.Code == http.StatusOK
 	})
 
 	inProcess := make([]time.Duration, requests)
 	for i := range requests {
-		req := httptest.NewRequest(http.MethodGet, "/v1/gate?mailbox="+emails[i%n], nil)
+		req := gateRequest("/v1/gate?mailbox=" + emails[i%n])
 		rec := httptest.NewRecorder()
 		t0 := time.Now()
 		handler.ServeHTTP(rec, req)
@@ -77,7 +97,9 @@ func BenchmarkGate(b *testing.B) {
 	overHTTP := make([]time.Duration, requests)
 	for i := range requests {
 		t0 := time.Now()
-		resp, err := httpClient.Get("http://" + rb.batchedAddr + "/v1/gate?mailbox=" + emails[i%n])
+		req, _ := http.NewRequest(http.MethodGet, "http://"+rb.batchedAddr+"/v1/gate?mailbox="+emails[i%n], nil)
+		req.Header.Set("Authorization", "Bearer "+benchGateToken)
+		resp, err := httpClient.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -69,6 +69,7 @@ type Server struct {
 	serving        atomic.Bool
 	inFlight       chan struct{}
 	inFlightOnce   sync.Once
+	tokens         tokenDigests
 }
 
 // NeedLeaderElection is false: every replica serves webhooks.

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
@@ -118,7 +120,41 @@ func waitCreatable(c client.Client) error {
 // NewManager returns a controller-runtime manager for this control plane with metrics and probes off.
 // Several may run in one process (controller names are not required to be unique).
 func (e *Env) NewManager() (ctrl.Manager, error) {
-	return ctrl.NewManager(e.Config, ctrl.Options{
+	return e.NewManagerWith(e.Config)
+}
+
+// ManagerUser is the user the manager runs as in a cluster (config/default: namespace bounceguard-system,
+// service account bounceguard-controller-manager).
+const ManagerUser = "system:serviceaccount:bounceguard-system:bounceguard-controller-manager"
+
+// AsManager returns a config that acts as ManagerUser, holding exactly the rights that the generated
+// ClusterRole (config/rbac/role.yaml) grants it, so that tests also prove the role is enough.
+func (e *Env) AsManager(ctx context.Context) (*rest.Config, error) {
+	data, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.Unmarshal(data, &role); err != nil {
+		return nil, fmt.Errorf("reading config/rbac/role.yaml: %w", err)
+	}
+	role.Name = "bounceguard-test-manager-role"
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "bounceguard-test-manager"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: ManagerUser}}}
+	for _, obj := range []client.Object{&role, binding} {
+		if err := e.Client.Create(ctx, obj); err != nil {
+			return nil, fmt.Errorf("creating %T: %w", obj, err)
+		}
+	}
+	cfg := rest.CopyConfig(e.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: ManagerUser}
+	return cfg, nil
+}
+
+// NewManagerWith is NewManager acting with cfg (e.g. AsManager's).
+func (e *Env) NewManagerWith(cfg *rest.Config) (ctrl.Manager, error) {
+	return ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 e.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
