@@ -118,8 +118,9 @@ bounceguard is running on an embedded control plane.
   export KUBECONFIG=%s
   kubectl get protectionpolicies,mailboxes,domains -A
 
-  webhook URL:  http://localhost%s/webhooks/smartlead
-  gate:         http://localhost%s/v1/gate?mailbox=alice@acme.com
+  webhook URL:  http://localhost%s/webhooks/smartlead   (x-organization-id: 123e4567-e89b-12d3-a456-426614174000)
+  gate:         curl -H 'Authorization: Bearer replace-with-a-long-random-gate-token' \
+                  'http://localhost%s/v1/gate?mailbox=alice@acme.com'
   metrics:      http://localhost:8080/metrics
   Smartlead:    %s (stand-in; calls at /_standin/calls, state at /_standin/state)
 
