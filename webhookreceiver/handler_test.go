@@ -303,3 +303,69 @@ func TestWebhookRecordsOnceAndDiscovers(t *testing.T) {
 		t.Fatalf("discovered mailbox %+v", mb)
 	}
 }
+
+// A refused request makes no write to the API server (reads come from the informer cache), and one that
+// carries no credential to check, or is refused before authentication, reads no Secret either.
+func TestRefusedRequestsCostNoAPICall(t *testing.T) {
+	var writes, secretReads atomic.Int32
+	count := func(obj client.Object) {
+		if _, ok := obj.(*corev1.Secret); ok {
+			secretReads.Add(1)
+		}
+	}
+	funcs := &interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			count(obj)
+			return c.Get(ctx, key, obj, opts...)
+		},
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			writes.Add(1)
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			writes.Add(1)
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+			writes.Add(1)
+			return c.Patch(ctx, obj, p, opts...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes.Add(1)
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	}
+	s, _ := newTestServer(t, funcs, logr.Discard())
+	h := s.Handler()
+	big := `{"event_type":"EMAIL_SENT","from_email":"alice@acme.com","pad":"` + strings.Repeat("x", 2000) + `"}`
+	for _, c := range []struct {
+		name         string
+		path, body   string
+		headers      map[string]string
+		code         int
+		readsSecrets bool
+	}{
+		{"unknown organization", WebhookPath, flatSent, map[string]string{"X-Organization-Id": "nope"}, 401, false},
+		{"no signature", WebhookPath, flatSent, map[string]string{"X-Organization-Id": testOrg}, 401, false},
+		{"oversized", WebhookPath, big, map[string]string{"X-Organization-Id": testOrg}, 413, false},
+		{"wrong signature (checked against the cached Secret)", WebhookPath, flatSent,
+			map[string]string{"X-Organization-Id": testOrg, "X-Smartlead-Signature": Sign([]byte(flatSent), "guess")}, 401, true},
+		{"wrong path secret (checked against the cached Secret)", WebhookPath + "/guess", flatSent,
+			map[string]string{"X-Organization-Id": testOrg}, 401, true},
+		{"unknown sender, autoDiscover off", WebhookPath, `{"event_type":"SENT","from_email":"zed@open.io"}`,
+			map[string]string{"X-Organization-Id": "org-open"}, 404, false},
+	} {
+		writes.Store(0)
+		secretReads.Store(0)
+		rec := postTo(h, c.path, c.body, c.headers)
+		if rec.Code != c.code {
+			t.Fatalf("%s: %d %s", c.name, rec.Code, rec.Body.String())
+		}
+		if writes.Load() != 0 {
+			t.Errorf("%s: %d writes", c.name, writes.Load())
+		}
+		if !c.readsSecrets && secretReads.Load() != 0 {
+			t.Errorf("%s: %d Secret reads", c.name, secretReads.Load())
+		}
+	}
+}
