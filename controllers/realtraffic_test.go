@@ -121,9 +121,7 @@ func get(obj client.Object) client.Object {
 
 var _ = Describe("Real Smartlead traffic, end to end", func() {
 	It("real hard bounces with real ids pause the mailbox in Smartlead; other shapes find it too", func() {
-		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
-			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
-		})
+		f := newFixture(bgv1.ModeEnforce, longCooldown)
 		id := f.sl.AddAccount("rita@acme.com")
 		mb := f.mailbox("rita@acme.com", 0) // no account id: bounceguard learns it
 		f.sends("rita@acme.com", 100)
@@ -268,9 +266,7 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 	})
 
 	It("keeps a paused mailbox as it is when its policy is deleted, and resumes it later with the credentials that paused it", func() {
-		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
-			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
-		})
+		f := newFixture(bgv1.ModeEnforce, longCooldown)
 		id := f.sl.AddAccount("xena@acme.com")
 		mb := f.mailbox("xena@acme.com", id)
 		f.sends("xena@acme.com", 100)
@@ -315,9 +311,7 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 	})
 
 	It("a Paused domain whose mailboxes cannot be paused in Smartlead says so; PAUSED columns count Smartlead", func() {
-		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
-			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
-		})
+		f := newFixture(bgv1.ModeEnforce, longCooldown)
 		Expect(retry.RetryOnConflict(conflictRetry, func() error {
 			get(f.policy)
 			f.policy.Spec.Smartlead.APIKeySecretRef = &bgv1.SecretKeySelector{Name: "no-such-secret", Key: "apiKey"}
@@ -368,6 +362,11 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 	})
 })
 
+// longCooldown keeps a paused mailbox paused for the whole test (an hour's cooldown).
+func longCooldown(s *bgv1.ProtectionPolicySpec) {
+	s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
+}
+
 // gate asks the execution gate about an address with a bearer token ("" for none).
 func gate(token, query string) (int, string) {
 	GinkgoHelper()
@@ -397,9 +396,7 @@ func (f *fixture) withGateTokens(tokens string) {
 
 var _ = Describe("Security, end to end", func() {
 	It("the gate answers only holders of the policy's tokens, about that policy's mailboxes", func() {
-		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
-			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Hour, time.Hour
-		})
+		f := newFixture(bgv1.ModeEnforce, longCooldown)
 		tokenA, oldA := "gate-"+f.ns+"-DO-NOT-LOG", "old-gate-"+f.ns+"-DO-NOT-LOG"
 		f.withGateTokens(oldA + "\n" + tokenA)
 		other := newFixture(bgv1.ModeObserve)
