@@ -80,7 +80,8 @@ var _ = Describe("Domains", func() {
 		mbs, ids := f.fleet("acme.com", 6)
 		d := &bgv1.Domain{ObjectMeta: metav1.ObjectMeta{Name: "acme.com", Namespace: f.ns}}
 		Eventually(domainHealth(d)).Should(Equal(bgv1.HealthHealthy))
-		Expect(d.Status.Mailboxes).To(Equal(int32(6)))
+		// The domain aggregates its mailboxes as their Domain watch events arrive: wait for all six.
+		Eventually(func() int32 { _ = k8s.Get(ctx, client.ObjectKeyFromObject(d), d); return d.Status.Mailboxes }).Should(Equal(int32(6)))
 
 		record(mbs[0], 60, 3)
 		record(mbs[1], 60, 3)
