@@ -4,6 +4,8 @@
 package tally
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"time"
@@ -16,10 +18,15 @@ import (
 const (
 	// MaxWindow is the largest rolling window kept, in sends (the schema's withinSends maximum).
 	MaxWindow = 1000
-	// MaxBounceMarks is the most bounce marks kept.
-	MaxBounceMarks = 1000
-	// MaxEventIDs is how many recent event ids are kept per mailbox for de-duplication.
-	MaxEventIDs = 256
+	// MaxBounceMarks is the most bounce marks kept (the schema's bounces maximum): a window never needs
+	// more to reach a threshold.
+	MaxBounceMarks = 20
+	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: 2 hours at
+	// 100 events an hour, and some room.
+	MaxEventIDs = 210
+	// digestSize is the bytes kept of each event id's SHA-256: with MaxEventIDs of them, a new event is
+	// mistaken for a duplicate with a probability of about 2e-10.
+	digestSize = 5
 )
 
 // Kind is what an event says happened.
@@ -48,10 +55,18 @@ type Event struct {
 // st unchanged. Soft bounces are counted toward the window only when countSoft is true.
 func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
 	if ev.ID != "" {
-		if slices.Contains(st.Ledger.EventIDs, ev.ID) {
-			return false
+		recent := recentDigests(&st.Ledger)
+		d := digestOf(ev.ID)
+		for i := 0; i+digestSize <= len(recent); i += digestSize {
+			if string(recent[i:i+digestSize]) == string(d[:]) {
+				return false
+			}
 		}
-		st.Ledger.EventIDs = appendBounded(st.Ledger.EventIDs, ev.ID, MaxEventIDs)
+		recent = append(recent, d[:]...)
+		if over := len(recent) - MaxEventIDs*digestSize; over > 0 {
+			recent = recent[over:]
+		}
+		st.Ledger.Recent = base64.StdEncoding.EncodeToString(recent)
 	}
 	switch ev.Kind {
 	case Send:
@@ -72,6 +87,40 @@ func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
 		st.LastEventAt = &t
 	}
 	return true
+}
+
+// digestOf is the part of an event id's SHA-256 the ledger keeps.
+func digestOf(id string) [digestSize]byte {
+	sum := sha256.Sum256([]byte(id))
+	return [digestSize]byte(sum[:digestSize])
+}
+
+// recentDigests decodes the ledger's recent digests, moving in the ids of the former form (eventIDs), so
+// that a Mailbox written by an earlier version keeps recognising its duplicates; it clears that form.
+func recentDigests(l *bgv1.Ledger) []byte {
+	recent, err := base64.StdEncoding.DecodeString(l.Recent)
+	if err != nil || len(recent)%digestSize != 0 {
+		recent = nil // unreadable: start afresh rather than refuse events
+	}
+	if len(l.EventIDs) > 0 {
+		var old []byte
+		for _, id := range l.EventIDs {
+			d := digestOf(id)
+			old = append(old, d[:]...)
+		}
+		recent = append(old, recent...)
+		if over := len(recent) - MaxEventIDs*digestSize; over > 0 {
+			recent = recent[over:]
+		}
+		l.EventIDs = nil
+		l.Recent = base64.StdEncoding.EncodeToString(recent)
+	}
+	return recent
+}
+
+// RecentEvents reports how many event ids the ledger remembers.
+func RecentEvents(l *bgv1.Ledger) int {
+	return len(recentDigests(l.DeepCopy())) / digestSize
 }
 
 // BouncesWithin returns the counted bounces received after the n-th most recent send of the current

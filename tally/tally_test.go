@@ -1,10 +1,14 @@
 package tally
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
@@ -116,12 +120,86 @@ func TestLedgerStaysBounded(t *testing.T) {
 	for i := range 5000 {
 		Apply(&st, Event{ID: fmt.Sprintf("id-%d", i), Kind: Bounce}, false)
 	}
-	if len(st.Ledger.EventIDs) != MaxEventIDs || len(st.Ledger.BounceMarks) != MaxBounceMarks {
-		t.Fatalf("ledger holds %d ids and %d marks", len(st.Ledger.EventIDs), len(st.Ledger.BounceMarks))
+	if n := RecentEvents(&st.Ledger); n != MaxEventIDs || len(st.Ledger.BounceMarks) != MaxBounceMarks {
+		t.Fatalf("ledger holds %d ids and %d marks", n, len(st.Ledger.BounceMarks))
 	}
-	if st.Ledger.EventIDs[MaxEventIDs-1] != "id-4999" {
-		t.Fatalf("newest id not kept: %s", st.Ledger.EventIDs[MaxEventIDs-1])
+	if Apply(&st, Event{ID: "id-4999", Kind: Send}, false) {
+		t.Fatal("the newest id is not remembered")
 	}
+	Refresh(&st, 100)
+	if st.Window != "20/100" {
+		t.Fatalf("window %q: the 20 newest bounces are the window's", st.Window)
+	}
+}
+
+// A Mailbox written by the previous version (whole ids in eventIDs) keeps recognising its duplicates;
+// its ids move into the compact form.
+func TestLedgerReadsTheFormerForm(t *testing.T) {
+	st := bgv1.MailboxStatus{Sent: 3, Ledger: bgv1.Ledger{EventIDs: []string{"rAAAAAAAAAAAAAAAA", "fBBBBBBBBBBBBBBBB"}}}
+	if Apply(&st, Event{ID: "fBBBBBBBBBBBBBBBB", Kind: Send}, false) {
+		t.Fatal("a retry of an event recorded in the former form counted again")
+	}
+	if !Apply(&st, Event{ID: "rCCCCCCCCCCCCCCCC", Kind: Send}, false) || st.Sent != 4 {
+		t.Fatal("a new event was not recorded")
+	}
+	if st.Ledger.EventIDs != nil || RecentEvents(&st.Ledger) != 3 {
+		t.Fatalf("ledger %+v", st.Ledger)
+	}
+	if Apply(&st, Event{ID: "rAAAAAAAAAAAAAAAA", Kind: Send}, false) {
+		t.Fatal("the migrated id was forgotten")
+	}
+}
+
+// SPEC §2: a Mailbox as the API server returns it, without managedFields, stays under 4 KiB of JSON
+// however many events it has seen — here 100,000 (one bounce in nine), paused by RemoveFromCampaigns from
+// 20 campaigns, with every condition and annotation a long-lived mailbox carries.
+func TestMailboxStaysUnder4KiB(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 12, 2, 3, 4, 5, 123000000, time.UTC))
+	mb := bgv1.Mailbox{TypeMeta: metav1.TypeMeta{APIVersion: "bounceguard.io/v1alpha1", Kind: "Mailbox"},
+		ObjectMeta: metav1.ObjectMeta{Name: "firstname.lastname-longer-company-name-com", Namespace: "agency-client-namespace-42",
+			UID: "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", ResourceVersion: "123456789", Generation: 3, CreationTimestamp: now,
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "bounceguard"},
+			Finalizers:  []string{"bounceguard.io/smartlead-pause"},
+			Annotations: map[string]string{"bounceguard.io/resume": "checked the list with the client, 2026-11-25"}},
+		Spec: bgv1.MailboxSpec{Email: "firstname.lastname@longer-company-name.com", SmartleadAccountID: ptr.To[int64](12345678),
+			PolicyRef: bgv1.LocalPolicyReference{Name: "default"}}}
+	st := &mb.Status
+	for i := range 100000 {
+		kind := Send
+		if i%9 == 0 {
+			kind = Bounce
+		}
+		Apply(st, Event{ID: fmt.Sprintf("r%022d", i), Kind: kind, At: now.Time}, false)
+	}
+	Refresh(st, 1000)
+	st.Health, st.HealthReason = bgv1.HealthPaused, "BounceThreshold"
+	st.HealthMessage = "20 bounces in the last 1000 sends (pause at 20/1000)"
+	st.PauseCount, st.PausedAt, st.ResumeAt, st.LastEventAt = 30, &now, &now, &now
+	st.HealthySinceSent, st.ResumeRequest, st.ObservedGeneration = 99999, "checked the list with the client, 2026-11-25", 3
+	var campaigns []int64
+	for i := range 20 {
+		campaigns = append(campaigns, int64(1234560+i))
+	}
+	st.Smartlead = bgv1.SmartleadState{AccountID: 12345678, Paused: true, Reason: "BounceThreshold",
+		Action: bgv1.PauseActionRemoveFromCampaigns, Suspended: true, RemovedCampaignIDs: campaigns, PausedAt: &now,
+		LastOperation: "RemoveFromCampaigns 1234579", LastAttemptAt: &now,
+		APIKeySecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}, BaseURL: "https://server.smartlead.ai/api/v1"}
+	st.Conditions = []metav1.Condition{
+		{Type: "Warning", Status: "False", Reason: "NotWarning", Message: "health is Paused", LastTransitionTime: now, ObservedGeneration: 3},
+		{Type: "Paused", Status: "True", Reason: "BounceThreshold", LastTransitionTime: now, ObservedGeneration: 3,
+			Message: "20 bounces in the last 1000 sends (pause at 20/1000); cooldown until 2026-12-02T19:04:05Z"},
+		{Type: "Ready", Status: "True", Reason: "Ready", Message: "governed by ProtectionPolicy default, mode Enforce",
+			LastTransitionTime: now, ObservedGeneration: 3},
+	}
+	data, err := json.Marshal(mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, _ := json.Marshal(st.Ledger)
+	if len(data) >= 4096 {
+		t.Fatalf("the Mailbox is %d bytes of JSON (ledger %d)", len(data), len(ledger))
+	}
+	t.Logf("Mailbox %d bytes of JSON, ledger %d bytes (%d ids, %d marks)", len(data), len(ledger), RecentEvents(&st.Ledger), len(st.Ledger.BounceMarks))
 }
 
 // The de-duplication horizon (SPEC §4): at up to 100 events per mailbox per hour, a retry of any event

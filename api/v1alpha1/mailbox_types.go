@@ -26,17 +26,23 @@ type MailboxSpec struct {
 
 // Ledger is the bounded bookkeeping behind the rolling window and de-duplication. It is written by the
 // webhook receiver together with the counters, in the same status update, so that both stay consistent.
+// It stays small however many events a mailbox sees, so that a Mailbox stays under 4 KiB of JSON.
 type Ledger struct {
 	// WindowStartSent is the value of status.sent when the current rolling window started (Recovering starts a fresh one).
 	// +optional
 	WindowStartSent int64 `json:"windowStartSent,omitempty"`
-	// BounceMarks holds, for each recent counted bounce, the value of status.sent when it arrived, oldest first.
-	// Only marks within the last 1000 sends are kept, at most 1000 of them.
+	// BounceMarks holds, for each of the 20 most recent counted bounces, the value of status.sent when it
+	// arrived, oldest first; only marks within the last 1000 sends are kept.
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +optional
 	BounceMarks []int64 `json:"bounceMarks,omitempty"`
-	// EventIDs are digests of the most recent events recorded, oldest first, used to drop duplicates.
+	// Recent holds 40-bit digests of the ids of the most recent events recorded (base64, oldest first),
+	// used to drop duplicates: enough for 2 hours at 100 events an hour.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Recent string `json:"recent,omitempty"`
+	// EventIDs is the ledger's former form (whole digests); it is read, moved into recent and cleared.
 	// +kubebuilder:validation:MaxItems=256
 	// +listType=atomic
 	// +optional

@@ -31,8 +31,10 @@ const (
 // Threshold is "bounces counted bounces within the last withinSends sends".
 // +kubebuilder:validation:XValidation:rule="self.withinSends >= self.bounces",message="withinSends must be at least bounces"
 type Threshold struct {
-	// Bounces is the number of counted bounces that reaches the threshold.
+	// Bounces is the number of counted bounces that reaches the threshold (at most 20: a Mailbox remembers
+	// its 20 most recent counted bounces, which keeps it small).
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
 	Bounces int32 `json:"bounces"`
 	// WithinSends is the size of the rolling window: the last this-many sends.
 	// +kubebuilder:validation:Minimum=1

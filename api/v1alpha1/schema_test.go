@@ -180,6 +180,8 @@ var _ = Describe("validation", func() {
 			"spec", "smartlead", "apiKeySecretRef"),
 		Entry("Enforce without a webhook secret: unauthenticated events could pause", nil,
 			"Enforce mode needs smartlead.webhookSecretRef", "spec", "smartlead", "webhookSecretRef"),
+		Entry("more than 20 bounces", int64(21), "spec.mailbox.pause.bounces in body should be less than or equal to 20",
+			"spec", "mailbox", "pause", "bounces"),
 		Entry("unknown pauseAction", "Delete", `Unsupported value: "Delete"`, "spec", "smartlead", "pauseAction"),
 		Entry("baseURL not http(s)", "ftp://x", "spec.smartlead.baseURL in body should match", "spec", "smartlead", "baseURL"),
 		Entry("organizationID with spaces", "a b", "spec.smartlead.organizationID in body should match",
