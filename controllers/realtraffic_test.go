@@ -503,3 +503,59 @@ var _ = Describe("Security, end to end", func() {
 		Expect(get(a).(*bgv1.Mailbox).Status.Sent).To(Equal(int64(2)))
 	})
 })
+
+var _ = Describe("ZeroDailyLimit", func() {
+	It("pauses by setting the daily limit to 0, keeps warm-up, and restores exactly the value read", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Smartlead.PauseAction = bgv1.PauseActionZeroDailyLimit
+			s.Recovery.Automatic = ptr.To(false)
+		})
+		id := f.sl.AddAccount("zara@acme.com")
+		f.sl.SetAccountDailyLimit(id, 37)
+		mb := f.mailbox("zara@acme.com", id)
+		f.sends("zara@acme.com", 100)
+		f.bounces("zara@acme.com", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(account(f, id)).To(And(HaveField("MessagePerDay", int32(0)), HaveField("Suspended", false)),
+			"not suspended: the account keeps warming up")
+		Expect(mb.Status.Smartlead).To(And(HaveField("Action", bgv1.PauseActionZeroDailyLimit),
+			HaveField("OriginalDailyLimit", ptr.To[int32](37)), HaveField("DailyLimitZeroed", true)))
+
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(mb)
+			mb.Annotations = map[string]string{bgv1.AnnotationResume: "ok"}
+			return k8s.Update(ctx, mb)
+		})).To(Succeed())
+		Eventually(func() int32 { return account(f, id).MessagePerDay }).Should(Equal(int32(37)))
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Reason", "Sending"))
+		Expect(mb.Status.Smartlead.OriginalDailyLimit).To(BeNil())
+		Expect(f.sl.CallStrings()).To(Equal([]string{
+			fmt.Sprintf("GET /email-accounts/%d/", id),
+			fmt.Sprintf(`POST /email-accounts/%d {"max_email_per_day":0}`, id),
+			fmt.Sprintf(`POST /email-accounts/%d {"max_email_per_day":37}`, id),
+		}))
+	})
+
+	It("after a crash between zeroing and recording it, restores the value read, not the 0 it would read again", func() {
+		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
+			s.Smartlead.PauseAction = bgv1.PauseActionZeroDailyLimit
+			s.Recovery.Automatic = ptr.To(false)
+		})
+		id := f.sl.AddAccount("yves@acme.com")
+		mb := f.mailbox("yves@acme.com", id)
+		f.sends("yves@acme.com", 100)
+		By("the state a manager left when it stopped right after its write of 0 landed")
+		f.sl.SetAccountDailyLimit(id, 0)
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			get(mb)
+			mb.Status.Smartlead = bgv1.SmartleadState{AccountID: id, Action: bgv1.PauseActionZeroDailyLimit,
+				OriginalDailyLimit: ptr.To[int32](52), LastOperation: "ReadDailyLimit",
+				APIKeySecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}, BaseURL: f.policy.Spec.Smartlead.BaseURL}
+			return k8s.Status().Update(ctx, mb)
+		})).To(Succeed())
+		By("it is Healthy, so the half-done pause is undone: the value read is restored")
+		Eventually(func() int32 { return account(f, id).MessagePerDay }).Should(Equal(int32(52)))
+		Eventually(func() *int32 { return get(mb).(*bgv1.Mailbox).Status.Smartlead.OriginalDailyLimit }).Should(BeNil())
+		Expect(f.sl.CallStrings()).To(Equal([]string{fmt.Sprintf(`POST /email-accounts/%d {"max_email_per_day":52}`, id)}))
+	})
+})

@@ -92,6 +92,9 @@ const (
 	opRestore  = "RestoreCampaigns"
 	opUnsusp   = "Unsuspend"
 	opCampaign = "GetCampaigns"
+	opReadLim  = "ReadDailyLimit"
+	opZeroLim  = "ZeroDailyLimit"
+	opRestLim  = "RestoreDailyLimit"
 )
 
 // enforcer carries out the Smartlead side of one mailbox reconcile. Every step's outcome is written to
@@ -189,6 +192,25 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			}
 		}
 	}
+	if st.Action == bgv1.PauseActionZeroDailyLimit {
+		if st.OriginalDailyLimit == nil {
+			limit, err := e.sl.DailyLimit(ctx, id)
+			if err == nil {
+				st.OriginalDailyLimit = &limit
+			}
+			// Recorded before the write: a crash between the two never loses the value to restore.
+			if err := e.attempt(ctx, opReadLim, err); err != nil {
+				return err
+			}
+		}
+		if !st.DailyLimitZeroed {
+			err := e.sl.SetDailyLimit(ctx, id, 0)
+			st.DailyLimitZeroed = err == nil
+			if err := e.attempt(ctx, opZeroLim, err); err != nil {
+				return err
+			}
+		}
+	}
 	var removalFailed error
 	if st.Action == bgv1.PauseActionRemoveFromCampaigns && !st.Suspended {
 		for _, cid := range slices.Clone(st.RemovedCampaignIDs) {
@@ -242,7 +264,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 func (e *enforcer) resume(ctx context.Context) error {
 	st := &e.mb.Status.Smartlead
 	id := st.AccountID
-	if id == 0 && (st.Suspended || len(st.RemovedCampaignIDs) > 0) {
+	if id == 0 && (st.Suspended || len(st.RemovedCampaignIDs) > 0 || st.OriginalDailyLimit != nil) {
 		var err error
 		if id, err = e.accountID(ctx); err != nil {
 			return err
@@ -263,6 +285,16 @@ func (e *enforcer) resume(ctx context.Context) error {
 			return err
 		}
 	}
+	if st.OriginalDailyLimit != nil {
+		// Restored whether or not the zeroing was recorded as done: it may have landed before a crash.
+		err := e.sl.SetDailyLimit(ctx, id, *st.OriginalDailyLimit)
+		if err == nil {
+			st.OriginalDailyLimit, st.DailyLimitZeroed = nil, false
+		}
+		if err := e.attempt(ctx, opRestLim, err); err != nil {
+			return err
+		}
+	}
 	if st.Suspended {
 		err := e.sl.Unsuspend(ctx, id)
 		st.Suspended = err != nil
@@ -277,7 +309,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 
 // holdsPause reports whether bounceguard has paused (or begun pausing) the mailbox in Smartlead.
 func holdsPause(st *bgv1.SmartleadState) bool {
-	return st.Paused || st.Action != "" || st.Suspended || len(st.RemovedCampaignIDs) > 0
+	return st.Paused || st.Action != "" || st.Suspended || len(st.RemovedCampaignIDs) > 0 || st.OriginalDailyLimit != nil
 }
 
 func truncate(s string, n int) string {

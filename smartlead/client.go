@@ -38,6 +38,11 @@ type Client interface {
 	RemoveFromCampaign(ctx context.Context, campaignID, accountID int64) error
 	// AddToCampaign puts an email account back into a campaign (POST /campaigns/{cid}/email-accounts).
 	AddToCampaign(ctx context.Context, campaignID, accountID int64) error
+	// DailyLimit reads an email account's daily sending limit, message_per_day (GET /email-accounts/{id}/).
+	DailyLimit(ctx context.Context, accountID int64) (int32, error)
+	// SetDailyLimit sets an email account's daily sending limit (POST /email-accounts/{id} with
+	// {"max_email_per_day": n}).
+	SetDailyLimit(ctx context.Context, accountID int64, limit int32) error
 	// FindAccountID returns the id of the email account that sends as email (GET /email-accounts/, paged).
 	// It returns an error matching ErrNotFound when there is none.
 	FindAccountID(ctx context.Context, email string) (int64, error)
@@ -174,6 +179,28 @@ func (c *HTTPClient) RemoveFromCampaign(ctx context.Context, campaignID, account
 func (c *HTTPClient) AddToCampaign(ctx context.Context, campaignID, accountID int64) error {
 	return c.do(ctx, "AddToCampaign", http.MethodPost, "/campaigns/"+itoa(campaignID)+"/email-accounts", nil,
 		accountIDs{[]int64{accountID}}, nil)
+}
+
+// DailyLimit implements Client.
+func (c *HTTPClient) DailyLimit(ctx context.Context, id int64) (int32, error) {
+	var out struct {
+		MessagePerDay *int32 `json:"message_per_day"`
+	}
+	if err := c.do(ctx, "GetAccount", http.MethodGet, "/email-accounts/"+itoa(id)+"/", nil, nil, &out); err != nil {
+		return 0, err
+	}
+	if out.MessagePerDay == nil {
+		return 0, &APIError{Op: "GetAccount", StatusCode: http.StatusOK, Attempts: 1, Message: "the answer has no message_per_day"}
+	}
+	return *out.MessagePerDay, nil
+}
+
+// SetDailyLimit implements Client.
+func (c *HTTPClient) SetDailyLimit(ctx context.Context, id int64, limit int32) error {
+	return c.do(ctx, "SetDailyLimit", http.MethodPost, "/email-accounts/"+itoa(id), nil,
+		struct {
+			MaxEmailPerDay int32 `json:"max_email_per_day"`
+		}{limit}, nil)
 }
 
 // PageSize is the page size used to list email accounts.

@@ -297,3 +297,28 @@ func TestRetryAfterHoldsTheWholeKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDailyLimitAgainstStandin(t *testing.T) {
+	sl, base := newStandin(t)
+	id := sl.AddAccount("a@acme.com")
+	sl.SetAccountDailyLimit(id, 33)
+	c := newClient(t, base, smartlead.Options{})
+	ctx := context.Background()
+	if got, err := c.DailyLimit(ctx, id); err != nil || got != 33 {
+		t.Fatalf("DailyLimit = %d, %v", got, err)
+	}
+	if err := c.SetDailyLimit(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := sl.Account(id); a.MessagePerDay != 0 || a.Suspended {
+		t.Fatalf("account %+v", a)
+	}
+	if _, err := c.DailyLimit(ctx, 999999); !errors.Is(err, smartlead.ErrNotFound) {
+		t.Fatalf("unknown account: %v", err)
+	}
+	want := []string{fmt.Sprintf("GET /email-accounts/%d/", id), fmt.Sprintf(`POST /email-accounts/%d {"max_email_per_day":0}`, id),
+		"GET /email-accounts/999999/"}
+	if got := sl.CallStrings(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("calls %q", got)
+	}
+}

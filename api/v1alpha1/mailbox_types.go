@@ -78,6 +78,13 @@ type SmartleadState struct {
 	// +listType=atomic
 	// +optional
 	RefusedCampaignIDs []int64 `json:"refusedCampaignIDs,omitempty"`
+	// OriginalDailyLimit is the account's message_per_day read before ZeroDailyLimit set it to 0; recorded
+	// before that write, and restored exactly on resume.
+	// +optional
+	OriginalDailyLimit *int32 `json:"originalDailyLimit,omitempty"`
+	// DailyLimitZeroed is true while bounceguard holds the account's daily limit at 0.
+	// +optional
+	DailyLimitZeroed bool `json:"dailyLimitZeroed,omitempty"`
 	// SkippedCampaignIDs are campaigns that no longer existed in Smartlead (404) when bounceguard removed the
 	// account from them or restored it; they were skipped and the rest of the pause or resume went on.
 	// +kubebuilder:validation:MaxItems=20

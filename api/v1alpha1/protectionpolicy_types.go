@@ -18,7 +18,7 @@ const (
 )
 
 // PauseAction is how a mailbox is paused in Smartlead.
-// +kubebuilder:validation:Enum=Suspend;RemoveFromCampaigns
+// +kubebuilder:validation:Enum=Suspend;RemoveFromCampaigns;ZeroDailyLimit
 type PauseAction string
 
 const (
@@ -26,6 +26,9 @@ const (
 	PauseActionSuspend PauseAction = "Suspend"
 	// PauseActionRemoveFromCampaigns removes the account from its campaigns and restores exactly those on resume.
 	PauseActionRemoveFromCampaigns PauseAction = "RemoveFromCampaigns"
+	// PauseActionZeroDailyLimit sets the account's daily sending limit to 0 and restores exactly the value
+	// it had on resume; unlike Suspend, the account keeps warming up while it cools down.
+	PauseActionZeroDailyLimit PauseAction = "ZeroDailyLimit"
 )
 
 // Threshold is "bounces counted bounces within the last withinSends sends".
@@ -133,7 +136,9 @@ type SmartleadSettings struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
 	BaseURL string `json:"baseURL,omitempty"`
-	// PauseAction is how a mailbox is paused: Suspend the account, or RemoveFromCampaigns (restored exactly on resume).
+	// PauseAction is how a mailbox is paused: Suspend the account, RemoveFromCampaigns (restored exactly on
+	// resume), or ZeroDailyLimit (its daily limit set to 0 and the value read restored on resume; warm-up
+	// keeps running).
 	// +kubebuilder:default=Suspend
 	// +optional
 	PauseAction PauseAction `json:"pauseAction,omitempty"`

@@ -529,6 +529,11 @@ func (in *SmartleadState) DeepCopyInto(out *SmartleadState) {
 		*out = make([]int64, len(*in))
 		copy(*out, *in)
 	}
+	if in.OriginalDailyLimit != nil {
+		in, out := &in.OriginalDailyLimit, &out.OriginalDailyLimit
+		*out = new(int32)
+		**out = **in
+	}
 	if in.SkippedCampaignIDs != nil {
 		in, out := &in.SkippedCampaignIDs, &out.SkippedCampaignIDs
 		*out = make([]int64, len(*in))

@@ -22,6 +22,8 @@ type Account struct {
 	FromEmail string `json:"from_email"`
 	// Suspended is true while the account may not send.
 	Suspended bool `json:"is_suspended"`
+	// MessagePerDay is the account's daily sending limit (new accounts: 40).
+	MessagePerDay int32 `json:"message_per_day"`
 }
 
 // Campaign is one Smartlead campaign and the email accounts that send for it.
@@ -98,7 +100,7 @@ func (s *Server) AddAccount(email string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	s.accounts[s.nextID] = &Account{ID: s.nextID, FromEmail: strings.ToLower(email)}
+	s.accounts[s.nextID] = &Account{ID: s.nextID, FromEmail: strings.ToLower(email), MessagePerDay: defaultDailyLimit}
 	return s.nextID
 }
 
@@ -106,7 +108,7 @@ func (s *Server) AddAccount(email string) int64 {
 func (s *Server) PutAccount(id int64, email string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accounts[id] = &Account{ID: id, FromEmail: strings.ToLower(email)}
+	s.accounts[id] = &Account{ID: id, FromEmail: strings.ToLower(email), MessagePerDay: defaultDailyLimit}
 	s.nextID = max(s.nextID, id)
 }
 
@@ -147,6 +149,18 @@ func (s *Server) AddCampaign(status string, accountIDs ...int64) int64 {
 	s.nextID++
 	s.campaigns[s.nextID] = &Campaign{ID: s.nextID, Status: status, AccountIDs: slices.Clone(accountIDs)}
 	return s.nextID
+}
+
+// defaultDailyLimit is a new account's message_per_day.
+const defaultDailyLimit = 40
+
+// SetAccountDailyLimit changes an account's daily limit, as a person may in Smartlead's UI.
+func (s *Server) SetAccountDailyLimit(id int64, limit int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.accounts[id]; a != nil {
+		a.MessagePerDay = limit
+	}
 }
 
 // DeleteCampaign deletes a campaign, as a person may while an account of it is paused.
@@ -316,6 +330,8 @@ func (s *Server) route(method, path string, q map[string][]string, key string, b
 		return s.listAccounts(q)
 	case method == http.MethodGet && len(parts) == 2 && parts[0] == "email-accounts":
 		return s.getAccount(parts[1], q)
+	case method == http.MethodPost && len(parts) == 2 && parts[0] == "email-accounts":
+		return s.updateAccount(parts[1], body)
 	case len(parts) == 3 && parts[0] == "campaigns" && parts[2] == "email-accounts" &&
 		(method == http.MethodDelete || method == http.MethodPost):
 		return s.campaignAccounts(method, parts[1], body)
@@ -380,6 +396,22 @@ func (s *Server) getAccount(idText string, q map[string][]string) (int, any, map
 		}
 	}
 	return http.StatusOK, out, nil
+}
+
+// updateAccount applies POST /email-accounts/{id}: only max_email_per_day is modelled.
+func (s *Server) updateAccount(idText string, body []byte) (int, any, map[string]string) {
+	a, code, e := s.account(idText)
+	if a == nil {
+		return code, e, nil
+	}
+	var in struct {
+		MaxEmailPerDay *int32 `json:"max_email_per_day"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.MaxEmailPerDay == nil || *in.MaxEmailPerDay < 0 {
+		return http.StatusBadRequest, errorBody{"max_email_per_day must be a number >= 0"}, nil
+	}
+	a.MessagePerDay = *in.MaxEmailPerDay
+	return http.StatusOK, okBody{true}, nil
 }
 
 func (s *Server) sortedCampaigns() []*Campaign {
