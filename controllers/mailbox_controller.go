@@ -163,7 +163,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 
 	// 1. The state machine: the same in every mode.
-	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], now)
+	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], mb.Annotations[bgv1.AnnotationHold], now)
 	st := &mb.Status
 	d.Apply(st, rules.Pause.WithinSends)
 	if d.Transition != nil {
@@ -251,6 +251,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	rules protection.Rules, domainHealth bgv1.Health, domainMessage string, now time.Time, save func(context.Context) error) action {
 	var a action
 	a.want, a.reason = protection.WantPaused(rules.Mode, mb.Status.Health, domainHealth)
+	a.reason = ownReason(mb, a.reason)
 	sl := &mb.Status.Smartlead
 	key := client.ObjectKeyFromObject(mb)
 	switch {
@@ -259,7 +260,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		return a
 	case !a.want && !holdsPause(sl):
 		return a
-	case a.want && !holdsPause(sl):
+	case a.want && !holdsPause(sl) && a.reason != protection.ReasonHold: // a person's hold is not the limit's to hold back
 		// The check reserves a place under the limit; unless the pause at least begins, it is given back.
 		defer func() {
 			if !holdsPause(sl) {
@@ -418,6 +419,7 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	}
 
 	would, why := protection.WouldPause(st.Health, domainHealth)
+	why = ownReason(mb, why)
 	switch {
 	case st.Smartlead.Paused:
 		setCondition(conds, gen, bgv1.ConditionPaused, true, st.Smartlead.Reason, pauseEvidence(mb, st.Smartlead.Reason, domainMessage))
@@ -453,6 +455,14 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	}
 }
 
+// ownReason names a pause of the mailbox's own health Hold when a person holds it.
+func ownReason(mb *bgv1.Mailbox, reason string) string {
+	if reason == protection.ReasonBounceThreshold && mb.Status.HealthReason == protection.ReasonHold {
+		return protection.ReasonHold
+	}
+	return reason
+}
+
 // pauseEvidence explains a pause: the mailbox's own evidence, or its domain's.
 func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 	if reason == protection.ReasonDomainPaused {
@@ -463,6 +473,9 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 		return msg
 	}
 	msg := mb.Status.HealthMessage
+	if reason == protection.ReasonHold {
+		return msg
+	}
 	if mb.Status.ResumeAt != nil {
 		msg += "; cooldown until " + mb.Status.ResumeAt.UTC().Format(time.RFC3339)
 	} else if mb.Status.Health == bgv1.HealthPaused {

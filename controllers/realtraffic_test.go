@@ -559,3 +559,36 @@ var _ = Describe("ZeroDailyLimit", func() {
 		Expect(f.sl.CallStrings()).To(Equal([]string{fmt.Sprintf(`POST /email-accounts/%d {"max_email_per_day":52}`, id)}))
 	})
 })
+
+var _ = Describe("A person's hold", func() {
+	It("pauses a healthy mailbox in Smartlead until the annotation is removed, with no cooldown", func() {
+		f := newFixture(bgv1.ModeEnforce)
+		id := f.sl.AddAccount("hal@acme.com")
+		mb := f.mailbox("hal@acme.com", id)
+		f.sends("hal@acme.com", 10)
+		setHold := func(reason string) {
+			Expect(retry.RetryOnConflict(conflictRetry, func() error {
+				get(mb)
+				if reason == "" {
+					delete(mb.Annotations, bgv1.AnnotationHold)
+				} else {
+					mb.Annotations = map[string]string{bgv1.AnnotationHold: reason}
+				}
+				return k8s.Update(ctx, mb)
+			})).To(Succeed())
+		}
+		setHold("warming a new domain, ticket 4711")
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(And(HaveField("Status", metav1.ConditionTrue),
+			HaveField("Reason", "Hold"), HaveField("Message", ContainSubstring("ticket 4711"))))
+		Expect(mb.Status).To(And(HaveField("Health", bgv1.HealthPaused), HaveField("ResumeAt", BeNil()), HaveField("PauseCount", int32(0))))
+		Expect(account(f, id).Suspended).To(BeTrue())
+		Consistently(health(mb)).WithTimeout(2500 * time.Millisecond).Should(Equal(bgv1.HealthPaused),
+			"the policy's 2 s cooldown does not end a hold")
+
+		setHold("")
+		Eventually(health(mb)).Should(Equal(bgv1.HealthRecovering))
+		Expect(mb.Status.HealthReason).To(Equal("HoldReleased"))
+		Eventually(func() bool { return account(f, id).Suspended }).Should(BeFalse())
+		Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElement(HavePrefix("Warning Hold: Healthy -> Paused: held by a person")))
+	})
+})

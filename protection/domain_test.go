@@ -115,7 +115,7 @@ func TestDomainNeverDeadlocks(t *testing.T) {
 					event(&boxes[i], tally.Bounce)
 				}
 			}
-			DecideMailbox(r, &boxes[i], "", now).Apply(&boxes[i], r.Pause.WithinSends)
+			DecideMailbox(r, &boxes[i], "", "", now).Apply(&boxes[i], r.Pause.WithinSends)
 		}
 		var dom bgv1.DomainStatus
 		wasPaused := false
@@ -135,7 +135,7 @@ func TestDomainNeverDeadlocks(t *testing.T) {
 				if paused, _ := WantPaused(bgv1.ModeEnforce, boxes[i].Health, dom.Health); !paused {
 					event(&boxes[i], tally.Send) // no more bounces: the list was cleaned
 				}
-				DecideMailbox(r, &boxes[i], "", now).Apply(&boxes[i], r.Pause.WithinSends)
+				DecideMailbox(r, &boxes[i], "", "", now).Apply(&boxes[i], r.Pause.WithinSends)
 			}
 			now = now.Add(time.Minute)
 		}

@@ -22,6 +22,10 @@ const (
 	ReasonDomainPaused     = "DomainPaused"
 	ReasonDomainThreshold  = "UnhealthyMailboxes"
 	ReasonDomainRecovered  = "MailboxesRecovered"
+	// ReasonHold is the reason of a mailbox a person holds paused (annotation bounceguard.io/hold).
+	ReasonHold = "Hold"
+	// ReasonHoldReleased is the reason of a held mailbox whose hold annotation was removed.
+	ReasonHoldReleased = "HoldReleased"
 	// ReasonSafetyLimit is the Paused condition's reason when the policy's safety limit held a pause back.
 	ReasonSafetyLimit = "SafetyLimit"
 )
@@ -68,10 +72,35 @@ func StateOf(st *bgv1.MailboxStatus) MailboxState {
 // DecideMailbox runs one step of the mailbox state machine (SPEC §3) over the mailbox's status, the
 // policy's rules, the value of its bounceguard.io/resume annotation and the current time. It is the
 // same in every mode: modes decide only what a state does.
-func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation string, now time.Time) MailboxDecision {
+//
+// A person's hold (a non-empty bounceguard.io/hold annotation) comes first: the mailbox is Paused, reason
+// Hold, with no cooldown and without a step up the cooldown ladder, until the annotation is removed; it
+// then turns Recovering and must prove itself clean like any paused mailbox.
+func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation, holdAnnotation string, now time.Time) MailboxDecision {
 	cur := StateOf(st)
 	next := cur
 	d := MailboxDecision{}
+	held := cur.Health == bgv1.HealthPaused && st.HealthReason == ReasonHold
+	switch {
+	case holdAnnotation != "":
+		next.ResumeRequest = resumeAnnotation // a resume does not override a hold; it is acknowledged
+		if !held {
+			start := now
+			next.Health, next.PausedAt, next.ResumeAt = bgv1.HealthPaused, &start, nil
+			d.Transition = &Transition{Reason: ReasonHold,
+				Message: fmt.Sprintf("held by a person (annotation %s=%q) until the annotation is removed", bgv1.AnnotationHold, holdAnnotation)}
+		}
+		d.RequeueAfter = settle(d.Transition, cur.Health, next.Health, nil, 0, now)
+		d.State = next
+		return d
+	case held:
+		next.Health, next.PausedAt, next.ResumeAt, next.ResumeRequest = bgv1.HealthRecovering, nil, nil, resumeAnnotation
+		d.Transition = &Transition{Reason: ReasonHoldReleased, Message: "annotation " + bgv1.AnnotationHold + " removed"}
+		d.StartWindow = true
+		d.RequeueAfter = settle(d.Transition, cur.Health, next.Health, nil, 0, now)
+		d.State = next
+		return d
+	}
 	// A new annotation value resumes a paused mailbox; in any other state it is acknowledged and forgotten,
 	// so that an old value cannot resume a later pause.
 	resumeRequested := resumeAnnotation != "" && resumeAnnotation != cur.ResumeRequest

@@ -154,7 +154,7 @@ func TestDecideMailbox(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.st.DeepCopy()
-			d := DecideMailbox(tc.rules, tc.st, tc.ann, tc.now)
+			d := DecideMailbox(tc.rules, tc.st, tc.ann, "", tc.now)
 			if d.State.Health != tc.want.health {
 				t.Fatalf("health = %s, want %s (transition %+v)", d.State.Health, tc.want.health, d.Transition)
 			}
@@ -239,5 +239,47 @@ func TestRulesForDefaults(t *testing.T) {
 	got := RulesFor(p)
 	if got.Automatic || got.Cooldown != 2*time.Hour || got.MaxCooldown != 16*time.Hour || got.MaxPausedPercent != 20 || got.SafetyMinimum != 0 {
 		t.Fatalf("explicit rules = %+v", got)
+	}
+}
+
+// A person's hold (SPEC §3): Paused, reason Hold, in every state, with no cooldown and no step up the
+// ladder; removing it turns the mailbox Recovering with a fresh window.
+func TestHold(t *testing.T) {
+	r := RulesFor(nil)
+	heldStatus := func(base *bgv1.MailboxStatus) *bgv1.MailboxStatus {
+		d := DecideMailbox(r, base, "", "list check", t0)
+		d.Apply(base, r.Pause.WithinSends)
+		return base
+	}
+	cases := []struct {
+		name        string
+		st          *bgv1.MailboxStatus
+		hold        string
+		resume      string
+		health      bgv1.Health
+		reason      string // "" = no transition
+		pauseCount  int32
+		freshWindow bool
+	}{
+		{"a Healthy mailbox is held", history(bgv1.HealthHealthy, sends(10)), "list check", "", bgv1.HealthPaused, ReasonHold, 0, false},
+		{"a Warning mailbox is held", history(bgv1.HealthWarning, sends(60), bounces(3)), "x", "", bgv1.HealthPaused, ReasonHold, 0, false},
+		{"a bounce-paused mailbox is held: no cooldown any more", history(bgv1.HealthHealthy, sends(100), bounces(5)), "x", "", bgv1.HealthPaused, ReasonHold, 0, false},
+		{"held stays held, whatever the bounces", heldStatus(history(bgv1.HealthHealthy, sends(100), bounces(9))), "list check", "", bgv1.HealthPaused, "", 0, false},
+		{"a resume does not override a hold", heldStatus(history(bgv1.HealthHealthy, sends(10))), "list check", "go", bgv1.HealthPaused, "", 0, false},
+		{"removing the hold: Recovering with a fresh window", heldStatus(history(bgv1.HealthHealthy, sends(100), bounces(2))), "", "", bgv1.HealthRecovering, ReasonHoldReleased, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := DecideMailbox(r, tc.st, tc.resume, tc.hold, t0.Add(10*time.Hour))
+			if d.State.Health != tc.health || d.State.ResumeAt != nil || d.RequeueAfter != 0 || d.StartWindow != tc.freshWindow {
+				t.Fatalf("state %+v, requeue %s, fresh window %v", d.State, d.RequeueAfter, d.StartWindow)
+			}
+			if (tc.reason == "") != (d.Transition == nil) || (d.Transition != nil && d.Transition.Reason != tc.reason) {
+				t.Fatalf("transition %+v, want %q", d.Transition, tc.reason)
+			}
+			if d.State.PauseCount != tc.pauseCount && tc.st.PauseCount == 0 {
+				t.Fatalf("pause count %d: a hold is no step up the cooldown ladder", d.State.PauseCount)
+			}
+		})
 	}
 }

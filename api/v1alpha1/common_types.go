@@ -33,6 +33,9 @@ const (
 const (
 	// AnnotationResume, set to any new value on a paused Mailbox or Domain, resumes it by hand.
 	AnnotationResume = "bounceguard.io/resume"
+	// AnnotationHold, set to any non-empty reason on a Mailbox, holds it Paused (reason Hold; in Enforce
+	// also in Smartlead) until it is removed, with no cooldown.
+	AnnotationHold = "bounceguard.io/hold"
 	// LabelManagedBy marks objects that bounceguard created itself.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy on objects bounceguard created.
