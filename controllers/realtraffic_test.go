@@ -582,7 +582,7 @@ var _ = Describe("A person's hold", func() {
 			HaveField("Reason", "Hold"), HaveField("Message", ContainSubstring("ticket 4711"))))
 		Expect(mb.Status).To(And(HaveField("Health", bgv1.HealthPaused), HaveField("ResumeAt", BeNil()), HaveField("PauseCount", int32(0))))
 		Expect(account(f, id).Suspended).To(BeTrue())
-		Consistently(health(mb)).WithTimeout(2500 * time.Millisecond).Should(Equal(bgv1.HealthPaused),
+		Consistently(health(mb)).WithTimeout(2500*time.Millisecond).Should(Equal(bgv1.HealthPaused),
 			"the policy's 2 s cooldown does not end a hold")
 
 		setHold("")
