@@ -39,8 +39,15 @@ vet: ## go vet.
 envtest: ## Build the envtest control plane (kube-apiserver, etcd) from Go modules, once.
 	@hack/setup-envtest.sh
 
+.PHONY: verify
+verify: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale, code is not gofmt-ed, or go vet complains.
+	@hack/verify-generated.sh
+	@unformatted="$$(gofmt -l .)"; \
+	  if [[ -n "$$unformatted" ]]; then echo "not gofmt-ed (run make fmt):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run every test, envtest included.
+test: verify envtest ## Run every test, envtest included (after verify: stale generated files fail, they are not regenerated).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./... -race -count=1 -timeout 30m $(GOTEST_FLAGS)
 
 .PHONY: bench

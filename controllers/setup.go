@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
@@ -51,6 +52,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
 		"How long the receiver gathers events for one mailbox into one status write; 0 writes each event alone.")
 	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls of different mailboxes run in parallel).")
+}
+
+// CacheOptions are the manager cache settings bounceguard runs with: objects are cached without their
+// managedFields, which no reconciler reads and which can be most of a small object's size.
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 }
 
 // Validate reports options that cannot work.

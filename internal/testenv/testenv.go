@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -155,6 +156,8 @@ func (e *Env) AsManager(ctx context.Context) (*rest.Config, error) {
 // NewManagerWith is NewManager acting with cfg (e.g. AsManager's).
 func (e *Env) NewManagerWith(cfg *rest.Config) (ctrl.Manager, error) {
 	return ctrl.NewManager(cfg, ctrl.Options{
+		// As in production (controllers.CacheOptions, which this package cannot import): no managedFields.
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		Scheme:                 e.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
