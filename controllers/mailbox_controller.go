@@ -45,6 +45,7 @@ const (
 	ReasonHealthy               = "Healthy"
 	ReasonNotPausedInSmartlead  = "NotPausedInSmartlead"
 	ReasonDuplicateAddress      = "DuplicateAddress"
+	ReasonPausing               = "Pausing"
 	ReasonWebhookSecretRequired = "WebhookSecretRequired"
 )
 
@@ -70,6 +71,8 @@ type MailboxReconciler struct {
 	Smartlead SmartleadProvider
 	// APIReader reads from the API server directly (finalizer updates); default: the client.
 	APIReader client.Reader
+	// Queues run the Smartlead calls off the reconcile path, per API key; nil: calls are made at once.
+	Queues *SmartleadQueues
 
 	mu sync.Mutex
 	// pausedRecently holds the mailboxes this reconciler paused in Smartlead, so that the safety limit
@@ -92,9 +95,9 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := mb.DeepCopy()
-	savedVersion := ""     // the resourceVersion of the last status.smartlead write, if any
-	var transition func()  // the transition's Event, recorded once its state is written
-	restartWindow := false // the status write must be conditional: it resets the receiver's ledger
+	var transition func()     // the transition's Event, recorded once its state is written
+	restartWindow := false    // the status write must be conditional: it resets the receiver's ledger
+	var queueFor *Credentials // Smartlead work to queue once this reconcile's state is written
 	defer func() {
 		var perr error
 		if restartWindow {
@@ -107,16 +110,15 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			if transition != nil {
 				transition()
 			}
+			if queueFor != nil {
+				// Queued only now, so that the worker reads the state this reconcile wrote.
+				r.queueSmartlead(ctx, *queueFor, req.NamespacedName)
+			}
 		case restartWindow && apierrors.IsConflict(perr):
 			// The receiver wrote first; decide again on its write (which also wakes this mailbox).
 			result, err = ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
 		case err == nil:
 			err = perr
-		}
-		if savedVersion != "" {
-			// Smartlead outcomes were written: the next reconcile must see them too.
-			waitForCache(ctx, r.Client, &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{
-				Name: mb.Name, Namespace: mb.Namespace, ResourceVersion: savedVersion}})
 		}
 	}()
 	now := clockNow(r.Clock)
@@ -180,15 +182,11 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 
-	// 2. What the mode does with that state.
-	act := r.enforce(ctx, &mb, &policy, rules, domainHealth, domainMessage, now, func(ctx context.Context) error {
-		rv, err := r.saveSmartlead(ctx, before, &mb)
-		if err == nil {
-			savedVersion = rv
-		}
-		return err
-	})
+	// 2. What the mode does with that state. Smartlead is never called here: the calls run on the API
+	// key's own queue (see enforcement.go), so that health, conditions and the gate never wait for them.
+	act := r.enforce(ctx, &mb, &policy, rules, domainHealth)
 	setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, act)
+	queueFor = act.queue
 	if act.err != nil {
 		return ctrl.Result{}, act.err
 	}
@@ -242,13 +240,17 @@ type action struct {
 	held string
 	// unavailable explains why Smartlead could not be called (no API key, ...).
 	unavailable string
-	// err is a failed Smartlead call.
+	// err is an error of the reconcile itself (reading the API key Secret, ...).
 	err error
+	// queue, when set, asks for the Smartlead calls to be made on that API key's queue.
+	queue *Credentials
 }
 
-// enforce pauses or resumes the mailbox in Smartlead as the mode and state want.
+// enforce decides whether the mailbox needs a Smartlead call (a pause or a resume) as the mode and state
+// want, applies the safety limit to a new pause, and checks that the API key is there; the calls
+// themselves are queued (act.queue) and made by carryOut.
 func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy,
-	rules protection.Rules, domainHealth bgv1.Health, domainMessage string, now time.Time, save func(context.Context) error) action {
+	rules protection.Rules, domainHealth bgv1.Health) action {
 	var a action
 	a.want, a.reason = protection.WantPaused(rules.Mode, mb.Status.Health, domainHealth)
 	a.reason = ownReason(mb, a.reason)
@@ -259,11 +261,12 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		sl.Reason = a.reason // e.g. its own pause ended while its domain is still paused
 		return a
 	case !a.want && !holdsPause(sl):
+		r.notePaused(key, false) // a reservation for a pause no longer wanted
 		return a
 	case a.want && !holdsPause(sl) && a.reason != protection.ReasonHold: // a person's hold is not the limit's to hold back
-		// The check reserves a place under the limit; unless the pause at least begins, it is given back.
+		// The check reserves a place under the limit; unless the pause is queued, it is given back.
 		defer func() {
-			if !holdsPause(sl) {
+			if a.queue == nil {
 				r.notePaused(key, false)
 			}
 		}()
@@ -276,12 +279,8 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 			return a
 		}
 	}
-	creds := CredentialsOf(policy)
-	if recorded, ok := pauseCredentials(mb); ok {
-		creds = recorded // a pause begun is finished, and resumed, with the credentials that began it
-	}
-	sc, err := r.Smartlead.For(ctx, creds)
-	if err != nil {
+	creds := enforcementCredentials(mb, policy)
+	if _, err := r.Smartlead.For(ctx, creds); err != nil {
 		if errors.Is(err, ErrNoAPIKey) {
 			a.unavailable = err.Error()
 			return a
@@ -289,32 +288,17 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		a.err = err
 		return a
 	}
-	e := &enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}
-	if a.want {
-		// The finalizer lets a deleted Mailbox be resumed in Smartlead first (see finalize).
-		if a.err = r.setFinalizer(ctx, mb, true); a.err == nil {
-			a.err = e.pause(ctx, rules.PauseAction, a.reason)
-		}
-		if a.err == nil {
-			r.notePaused(key, true)
-			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
-				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(mb, a.reason, domainMessage))
-			if a.reason == protection.ReasonBounceThreshold && mb.Status.LastEventAt != nil {
-				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.LastEventAt.Time).Seconds())
-			}
-		}
-	} else {
-		if a.err = e.resume(ctx); a.err == nil {
-			a.err = r.setFinalizer(ctx, mb, false)
-			r.notePaused(key, false)
-			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
-				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
-		}
-	}
-	if a.err != nil {
-		r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(a.err.Error(), 512))
-	}
+	a.queue = &creds
 	return a
+}
+
+// enforcementCredentials are the credentials a mailbox's Smartlead calls use: those that began a pause
+// finish and resume it, whatever the policy says by then; else the policy's.
+func enforcementCredentials(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) Credentials {
+	if recorded, ok := pauseCredentials(mb); ok {
+		return recorded
+	}
+	return CredentialsOf(policy)
 }
 
 // FinalizerSmartlead is on a Mailbox while bounceguard holds it paused in Smartlead, so that deleting the
@@ -430,6 +414,9 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	case a.err != nil || (a.want && st.Smartlead.LastError != ""):
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadError,
 			fmt.Sprintf("Smartlead %s failed: %s", st.Smartlead.LastOperation, st.Smartlead.LastError))
+	case a.want && a.queue != nil:
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonPausing,
+			"pausing in Smartlead: "+pauseEvidence(mb, why, domainMessage))
 	case would && mode != bgv1.ModeEnforce:
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
 			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause it: %s", mode, pauseEvidence(mb, why, domainMessage)))

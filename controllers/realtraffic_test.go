@@ -598,3 +598,43 @@ var _ = Describe("A person's hold", func() {
 		Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElement(HavePrefix("Warning Hold: Healthy -> Paused: held by a person")))
 	})
 })
+
+var _ = Describe("Smartlead calls off the reconcile path", func() {
+	It("a key whose Smartlead hangs holds up its own pauses only: another policy's mailbox is judged and paused meanwhile", func() {
+		// Tenant A: every Smartlead call hangs for 8 s; 5 mailboxes (more than the reconcile workers) cross
+		// a 2/2 threshold.
+		a := newFixture(bgv1.ModeEnforce, longCooldown, func(s *bgv1.ProtectionPolicySpec) {
+			s.Mailbox.Warning = bgv1.Threshold{Bounces: 1, WithinSends: 2}
+			s.Mailbox.Pause = bgv1.Threshold{Bounces: 2, WithinSends: 2}
+			s.Safety = bgv1.SafetyRules{MaxPausedPercent: 100, MinimumMailboxes: 1000}
+		})
+		a.sl.SetLatency(8 * time.Second)
+		var hanging []*bgv1.Mailbox
+		for i := range 5 {
+			email := fmt.Sprintf("slow%d@a-tenant.io", i)
+			hanging = append(hanging, a.mailbox(email, a.sl.AddAccount(email)))
+		}
+		for _, mb := range hanging {
+			a.bounces(mb.Spec.Email, hardBounceTexts[:2]...)
+		}
+		for _, mb := range hanging {
+			Eventually(health(mb)).Should(Equal(bgv1.HealthPaused), "health is written without waiting for Smartlead")
+			Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Reason", "Pausing"))
+		}
+
+		// Tenant B, another key: its mailbox crosses 5/100 while A's calls hang.
+		b := newFixture(bgv1.ModeEnforce, longCooldown)
+		id := b.sl.AddAccount("quick@b-tenant.io")
+		mb := b.mailbox("quick@b-tenant.io", id)
+		b.sends("quick@b-tenant.io", 100)
+		b.bounces("quick@b-tenant.io", hardBounceTexts...)
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(account(b, id).Suspended).To(BeTrue())
+		Expect(a.sl.Calls()).To(BeEmpty(), "B was paused before any of A's hanging calls returned")
+
+		By("A's pauses land once its Smartlead answers")
+		for _, mb := range hanging {
+			Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(60 * time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		}
+	})
+})

@@ -30,7 +30,7 @@ type Options struct {
 	ReceiverMaxEventAge time.Duration
 	// ReceiverBatchWindow is how long the receiver waits to group events into one status write; 0 disables batching.
 	ReceiverBatchWindow time.Duration
-	// MailboxConcurrency is how many mailboxes are reconciled (and called in Smartlead) at once.
+	// MailboxConcurrency is how many mailboxes are reconciled at once (Smartlead calls run on their own queues).
 	MailboxConcurrency int
 	// Smartlead returns the Smartlead client of a policy; default: built from the policy's API key Secret.
 	Smartlead SmartleadProvider
@@ -51,7 +51,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Events whose own timestamp is older are answered 200 {\"status\":\"stale\"} and not recorded (at most 2h, the de-duplication horizon; 0 disables).")
 	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
 		"How long the receiver gathers events for one mailbox into one status write; 0 writes each event alone.")
-	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls of different mailboxes run in parallel).")
+	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls run apart, on one queue per API key).")
 }
 
 // CacheOptions are the manager cache settings bounceguard runs with: objects are cached without their
@@ -88,6 +88,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
 		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader()}
+	mailboxes.Queues = &SmartleadQueues{Carry: mailboxes.carryOut}
+	if err := mgr.Add(mailboxes.Queues); err != nil {
+		return fmt.Errorf("adding the Smartlead queues: %w", err)
+	}
 	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}

@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/protection"
+)
+
+// smartleadWorkersPerKey is how many mailboxes of one API key are paused or resumed at once (they share
+// the key's rate limiter anyway).
+const smartleadWorkersPerKey = 2
+
+// SmartleadQueues make the Smartlead calls off the reconcile path: one work queue, with its own workers
+// and its own failure backoff, per set of credentials (API key Secret and base URL). The Mailbox
+// reconciler writes health and conditions and queues the mailbox; a worker then reads the mailbox as
+// written and pauses or resumes it. So a Smartlead outage of one key holds up that key's pauses alone:
+// never a health write, a condition, the gate, or another key's pauses. It runs on the leader only.
+type SmartleadQueues struct {
+	// Carry is called for every queued mailbox; a returned error retries it after the queue's backoff.
+	Carry func(ctx context.Context, key types.NamespacedName) error
+
+	mu      sync.Mutex
+	ctx     context.Context
+	started chan struct{}
+	queues  map[string]workqueue.TypedRateLimitingInterface[types.NamespacedName]
+}
+
+// NeedLeaderElection is true: only the leader reconciles, and so only the leader calls Smartlead.
+func (q *SmartleadQueues) NeedLeaderElection() bool { return true }
+
+// Start lets the workers run until ctx ends, then shuts the queues down.
+func (q *SmartleadQueues) Start(ctx context.Context) error {
+	q.mu.Lock()
+	q.init()
+	q.ctx = ctx
+	close(q.started)
+	q.mu.Unlock()
+	<-ctx.Done()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, wq := range q.queues {
+		wq.ShutDown()
+	}
+	return nil
+}
+
+func (q *SmartleadQueues) init() {
+	if q.started == nil {
+		q.started = make(chan struct{})
+		q.queues = map[string]workqueue.TypedRateLimitingInterface[types.NamespacedName]{}
+	}
+}
+
+// Add queues a mailbox for the Smartlead calls of creds; a mailbox already queued is queued once.
+func (q *SmartleadQueues) Add(creds Credentials, key types.NamespacedName) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.init()
+	id := queueID(creds)
+	wq, ok := q.queues[id]
+	if !ok {
+		wq = workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](100*time.Millisecond, 2*time.Minute),
+			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{})
+		q.queues[id] = wq
+		for range smartleadWorkersPerKey {
+			go q.work(wq)
+		}
+	}
+	wq.Add(key)
+}
+
+// queueID names the queue of a set of credentials (never the key itself: only where it is kept).
+func queueID(c Credentials) string {
+	ref := bgv1.SecretKeySelector{}
+	if c.APIKeySecretRef != nil {
+		ref = *c.APIKeySecretRef
+	}
+	return c.Namespace + "\x00" + ref.Name + "\x00" + ref.Key + "\x00" + c.BaseURL
+}
+
+func (q *SmartleadQueues) work(wq workqueue.TypedRateLimitingInterface[types.NamespacedName]) {
+	<-q.started
+	q.mu.Lock()
+	ctx := q.ctx
+	q.mu.Unlock()
+	for {
+		key, shutdown := wq.Get()
+		if shutdown {
+			return
+		}
+		if err := q.Carry(ctx, key); err != nil && ctx.Err() == nil {
+			log.FromContext(ctx).V(1).Info("Smartlead call failed; retrying after the key's backoff", "mailbox", key.String())
+			wq.AddRateLimited(key)
+		} else {
+			wq.Forget(key)
+		}
+		wq.Done(key)
+	}
+}
+
+// queueSmartlead hands a mailbox to its credentials' queue; without queues (tests of the reconciler
+// alone) the calls are made at once.
+func (r *MailboxReconciler) queueSmartlead(ctx context.Context, creds Credentials, key types.NamespacedName) {
+	if r.Queues == nil {
+		_ = r.carryOut(ctx, key)
+		return
+	}
+	r.Queues.Add(creds, key)
+}
+
+// carryOut makes the Smartlead calls a mailbox needs now: it reads the mailbox as the reconciler wrote
+// it, decides again (the state may have moved on since it was queued), and pauses or resumes it, writing
+// each step's outcome to status.smartlead. That write wakes the reconciler, which sets the conditions.
+func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedName) error {
+	var mb bgv1.Mailbox
+	if err := r.Get(ctx, key, &mb); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !mb.DeletionTimestamp.IsZero() {
+		return nil // the finalizer resumes it
+	}
+	var policy bgv1.ProtectionPolicy
+	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy); err != nil {
+		return client.IgnoreNotFound(err) // the reconciler reports PolicyNotFound
+	}
+	if reason, _ := r.unusable(ctx, &mb, &policy); reason != "" {
+		return nil
+	}
+	rules := protection.RulesFor(&policy)
+	var domainHealth bgv1.Health
+	domainMessage := ""
+	if name := mb.Domain(); name != "" {
+		var d bgv1.Domain
+		if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d); err == nil {
+			domainHealth, domainMessage = d.Status.Health, d.Status.HealthMessage
+		} else if !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	want, reason := protection.WantPaused(rules.Mode, mb.Status.Health, domainHealth)
+	reason = ownReason(&mb, reason)
+	sl := &mb.Status.Smartlead
+	if (want && sl.Paused) || (!want && !holdsPause(sl)) {
+		return nil
+	}
+	creds := enforcementCredentials(&mb, &policy)
+	sc, err := r.Smartlead.For(ctx, creds)
+	if err != nil {
+		if errors.Is(err, ErrNoAPIKey) {
+			return nil // the reconciler reports SmartleadUnavailable
+		}
+		return err
+	}
+	before := mb.DeepCopy()
+	saved := ""
+	save := func(ctx context.Context) error {
+		rv, err := r.saveSmartlead(ctx, before, &mb)
+		if err == nil {
+			saved = rv
+		}
+		return err
+	}
+	defer func() {
+		if saved != "" {
+			// The next run for this mailbox, and its next reconcile, must see these outcomes.
+			waitForCache(ctx, r.Client, &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{
+				Name: mb.Name, Namespace: mb.Namespace, ResourceVersion: saved}})
+		}
+	}()
+	now := clockNow(r.Clock)
+	e := &enforcer{sl: sc, creds: creds, mb: &mb, now: now, save: save, report: r.reporter(&mb)}
+	if want {
+		// The finalizer lets a deleted Mailbox be resumed in Smartlead first (see finalize).
+		if err = r.setFinalizer(ctx, &mb, true); err == nil {
+			err = e.pause(ctx, rules.PauseAction, reason)
+		}
+		if err == nil {
+			r.notePaused(key, true)
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
+				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(&mb, reason, domainMessage))
+			if reason == protection.ReasonBounceThreshold && mb.Status.LastEventAt != nil {
+				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.LastEventAt.Time).Seconds())
+			}
+		}
+	} else {
+		if err = e.resume(ctx); err == nil {
+			err = r.setFinalizer(ctx, &mb, false)
+			r.notePaused(key, false)
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
+				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
+		}
+	}
+	if err != nil {
+		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(err.Error(), 512))
+	}
+	return err
+}
