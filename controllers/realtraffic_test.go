@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -635,6 +636,83 @@ var _ = Describe("Smartlead calls off the reconcile path", func() {
 		By("A's pauses land once its Smartlead answers")
 		for _, mb := range hanging {
 			Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(60 * time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		}
+	})
+})
+
+var _ = Describe("A Smartlead outage", func() {
+	It("keeps health and the gate current while 20 pauses wait, then lands each pause once, within the rate limit", func() {
+		f := newFixture(bgv1.ModeEnforce, longCooldown, func(s *bgv1.ProtectionPolicySpec) {
+			s.Mailbox.Warning = bgv1.Threshold{Bounces: 1, WithinSends: 2}
+			s.Mailbox.Pause = bgv1.Threshold{Bounces: 2, WithinSends: 2}
+			s.Safety = bgv1.SafetyRules{MaxPausedPercent: 100, MinimumMailboxes: 1000}
+		})
+		token := "gate-" + f.ns
+		f.withGateTokens(token)
+		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusServiceUnavailable}) // Smartlead is down
+		outageStart := time.Now()
+		var mbs []*bgv1.Mailbox
+		ids := map[int64]bool{}
+		for i := range 20 {
+			email := fmt.Sprintf("out%02d@outage.io", i)
+			id := f.sl.AddAccount(email)
+			ids[id] = true
+			mbs = append(mbs, f.mailbox(email, id))
+		}
+		for _, mb := range mbs {
+			f.bounces(mb.Spec.Email, hardBounceTexts[:2]...)
+		}
+		By("during the outage: every health written, the gate blocks, Smartlead errors reported")
+		for _, mb := range mbs {
+			Eventually(health(mb)).Should(Equal(bgv1.HealthPaused))
+			Eventually(func() bool {
+				code, body := gate(token, "mailbox="+mb.Spec.Email)
+				return code == http.StatusOK && strings.Contains(body, `"allowed":false`)
+			}).Should(BeTrue())
+		}
+		Eventually(func() int {
+			n := 0
+			for _, mb := range mbs {
+				if c := condition(mb, bgv1.ConditionPaused)(Default); c.Reason == "SmartleadError" {
+					n++
+				}
+			}
+			return n
+		}).WithTimeout(30 * time.Second).Should(BeNumerically(">", 0))
+		for _, c := range f.sl.Calls() {
+			Expect(c.Code).To(Equal(http.StatusServiceUnavailable))
+		}
+
+		// The fast version of a long outage: it lasts at least 8 s, across several rounds of each queue's backoff.
+		time.Sleep(max(0, 8*time.Second-time.Since(outageStart)))
+		Expect(f.sl.Calls()).NotTo(BeEmpty())
+		for _, c := range f.sl.Calls() {
+			Expect(c.Code).To(Equal(http.StatusServiceUnavailable))
+		}
+
+		By("Smartlead is back: every pause lands, once")
+		f.sl.ClearFaults()
+		for _, mb := range mbs {
+			Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(2 * time.Minute).Should(HaveField("Status", metav1.ConditionTrue))
+		}
+		succeeded := map[string]int{}
+		var ok []standin.Call
+		for _, c := range f.sl.Calls() {
+			if c.Code == http.StatusOK {
+				succeeded[c.Path]++
+				ok = append(ok, c)
+			}
+		}
+		Expect(succeeded).To(HaveLen(20))
+		for id := range ids {
+			Expect(succeeded[fmt.Sprintf("/email-accounts/suspend/%d", id)]).To(Equal(1))
+			Expect(account(f, id).Suspended).To(BeTrue())
+		}
+		all := f.sl.Calls()
+		for i := range all { // the key's limiter (10 per 2 s, burst 10) held throughout, retries included
+			for j := i; j < len(all); j++ {
+				Expect(float64(j-i+1)).To(BeNumerically("<=", 10+5*all[j].At.Sub(all[i].At).Seconds()+1), "calls %d..%d", i, j)
+			}
 		}
 	})
 })

@@ -1,0 +1,105 @@
+package webhookreceiver_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bounceguard/bounceguard/controllers"
+)
+
+// startReplica runs one of several manager replicas electing a leader under id; every replica serves
+// the receiver.
+func startReplica(addr, id string) (stop func()) {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller:     config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:          controllers.CacheOptions(),
+		LeaderElection: true, LeaderElectionID: id, LeaderElectionNamespace: "default",
+		LeaseDuration: ptr.To(4 * time.Second), RenewDeadline: ptr.To(3 * time.Second), RetryPeriod: ptr.To(500 * time.Millisecond),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+		ReceiverBatchWindow: 2 * time.Millisecond})).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	Eventually(func() error {
+		resp, err := http.Get("http://" + addr + "/ready-probe")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}, 30*time.Second, 20*time.Millisecond).Should(Succeed())
+	return func() { cancel(); <-done }
+}
+
+var _ = Describe("three replicas taking one stream", func() {
+	It("count every event exactly once, with duplicates delivered to other replicas than the originals", func() {
+		var addrs []string
+		for range 3 {
+			addr := freeAddr()
+			addrs = append(addrs, addr)
+			stop := startReplica(addr, "bounceguard-replicas-test")
+			DeferCleanup(stop)
+		}
+		ns, emails := newTenant("org-replicas", "s-rep", 6, nil)
+		const total, dups = 600, 150
+		want := map[string][2]int64{}
+		type delivery struct {
+			w       webhook
+			replica int
+		}
+		var plan []delivery
+		for i := range total {
+			sender := emails[i%len(emails)]
+			bounce := i%7 == 0
+			w := sendEvent(sender, i, bounce)
+			plan = append(plan, delivery{w, i % 3})
+			if i < dups { // Smartlead's retry of an acknowledged event, landing on another replica
+				plan = append(plan, delivery{w, (i + 1) % 3})
+			}
+			t := want[sender]
+			if bounce {
+				t[1]++
+			} else {
+				t[0]++
+			}
+			want[sender] = t
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(plan))
+		for c := range 24 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := c; i < len(plan); i += 24 {
+					d := plan[i]
+					if _, err := deliverUntilAcknowledged(func() string { return addrs[d.replica] }, "org-replicas", "s-rep", d.w,
+						time.Now().Add(2*time.Minute)); err != nil {
+						errs <- fmt.Errorf("replica %d: %w", d.replica, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			Fail(err.Error())
+		}
+		Expect(tallies(ns)).To(Equal(want))
+	})
+})
