@@ -19,6 +19,9 @@ import (
 // maxWriteAttempts bounds the re-read-and-re-apply loop of one flush.
 const maxWriteAttempts = 20
 
+// idleForget is how long the committer keeps the newest copy of a mailbox that has no event in flight.
+const idleForget = 30 * time.Second
+
 // writeTimeout bounds one flush's API calls.
 const writeTimeout = 10 * time.Second
 
@@ -31,6 +34,8 @@ type Committer struct {
 	client client.Client
 	reader client.Reader
 	window time.Duration
+	// forgetAfter is how long a quiet mailbox's queue is kept (idleForget).
+	forgetAfter time.Duration
 
 	mu     sync.Mutex
 	queues map[types.NamespacedName]*queue
@@ -39,6 +44,8 @@ type Committer struct {
 type queue struct {
 	pending []*item
 	running bool
+	// idle counts the flush loops that ended; a queue left idle for idleForget is forgotten.
+	idle uint64
 	// last is the newest copy of the mailbox this committer read or wrote; writes start from it.
 	last *bgv1.Mailbox
 }
@@ -57,7 +64,7 @@ type result struct {
 // NewCommitter returns a Committer that writes with c and re-reads with reader (uncached). A zero
 // window writes each event on its own, one write at a time per mailbox (no batching).
 func NewCommitter(c client.Client, reader client.Reader, window time.Duration) *Committer {
-	return &Committer{client: c, reader: reader, window: window, queues: map[types.NamespacedName]*queue{}}
+	return &Committer{client: c, reader: reader, window: window, forgetAfter: idleForget, queues: map[types.NamespacedName]*queue{}}
 }
 
 // Submit records ev in the status of mb (a recent copy, e.g. from the cache) and reports whether it was
@@ -98,7 +105,18 @@ func (c *Committer) flushLoop(key types.NamespacedName, q *queue) {
 		c.mu.Lock()
 		if len(q.pending) == 0 {
 			q.running = false
+			q.idle++
+			idle := q.idle
 			c.mu.Unlock()
+			// Keep the newest copy a while (the next event writes from it without a read), then let it go:
+			// the committer holds nothing for a mailbox that has gone quiet.
+			time.AfterFunc(c.forgetAfter, func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if c.queues[key] == q && !q.running && q.idle == idle {
+					delete(c.queues, key)
+				}
+			})
 			return
 		}
 		n := len(q.pending)
