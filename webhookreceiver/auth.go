@@ -3,6 +3,7 @@ package webhookreceiver
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"strings"
 )
@@ -21,11 +22,7 @@ func VerifySignature(body []byte, header string, secrets string) bool {
 		return false
 	}
 	ok := false
-	for _, secret := range strings.Split(secrets, "\n") {
-		secret = strings.TrimSpace(secret)
-		if secret == "" {
-			continue
-		}
+	for _, secret := range secretValues(secrets) {
 		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write(body)
 		// Check every secret, so the time taken does not tell which one matched.
@@ -34,6 +31,36 @@ func VerifySignature(body []byte, header string, secrets string) bool {
 		}
 	}
 	return ok
+}
+
+// secretValues splits a Secret value holding several newline-separated secrets or tokens (a rotation).
+func secretValues(values string) []string {
+	var out []string
+	for _, v := range strings.Split(values, "\n") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// digestsOf returns the SHA-256 digests of the newline-separated values.
+func digestsOf(values string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, v := range secretValues(values) {
+		out = append(out, sha256.Sum256([]byte(v)))
+	}
+	return out
+}
+
+// oneOf reports whether digest is one of digests, comparing every one of them in constant time, so that
+// the time taken tells nothing of which matched.
+func oneOf(digest [sha256.Size]byte, digests [][sha256.Size]byte) bool {
+	ok := 0
+	for _, d := range digests {
+		ok |= subtle.ConstantTimeCompare(d[:], digest[:])
+	}
+	return ok == 1
 }
 
 // Sign returns the X-Smartlead-Signature value for body under secret (used by tests and load tools).

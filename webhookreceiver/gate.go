@@ -3,7 +3,6 @@ package webhookreceiver
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
 	"strings"
 	"sync"
@@ -97,11 +96,7 @@ func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.Protec
 		if err != nil {
 			return nil, err
 		}
-		ok := 0
-		for _, d := range digests {
-			ok |= subtle.ConstantTimeCompare(d[:], presented[:])
-		}
-		if ok == 1 {
+		if oneOf(presented, digests) {
 			out = append(out, p)
 		}
 	}
@@ -133,11 +128,7 @@ func (t *tokenDigests) digests(ctx context.Context, c client.Reader, ns string, 
 		}
 		// Ready=False on the policy says so; nobody can use its gate meanwhile.
 	}
-	for _, v := range strings.Split(string(secret.Data[ref.Key]), "\n") {
-		if v = strings.TrimSpace(v); v != "" {
-			d = append(d, sha256.Sum256([]byte(v)))
-		}
-	}
+	d = digestsOf(string(secret.Data[ref.Key]))
 	if enabled {
 		t.mu.Lock()
 		if t.epoch == epoch {
@@ -184,20 +175,6 @@ func (s *Server) WatchSecrets(informer interface {
 	s.tokens.enabled = true
 	s.tokens.mu.Unlock()
 	return nil
-}
-
-// matchesOneOf reports whether digest is the SHA-256 of one of the newline-separated values, comparing
-// every one of them in constant time.
-func matchesOneOf(digest [sha256.Size]byte, values string) bool {
-	ok := 0
-	for _, v := range strings.Split(values, "\n") {
-		if v = strings.TrimSpace(v); v == "" {
-			continue
-		}
-		d := sha256.Sum256([]byte(v))
-		ok |= subtle.ConstantTimeCompare(d[:], digest[:])
-	}
-	return ok == 1
 }
 
 // gate answers for the mailbox with that address among the given policies' mailboxes only (a token of one

@@ -1,9 +1,7 @@
 package webhookreceiver_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -28,23 +26,7 @@ func startReplica(addr, id string) (stop func()) {
 		LeaseDuration: ptr.To(4 * time.Second), RenewDeadline: ptr.To(3 * time.Second), RetryPeriod: ptr.To(500 * time.Millisecond),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
-		ReceiverBatchWindow: 2 * time.Millisecond})).To(Succeed())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
-	Eventually(func() error {
-		resp, err := http.Get("http://" + addr + "/ready-probe")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	}, 30*time.Second, 20*time.Millisecond).Should(Succeed())
-	return func() { cancel(); <-done }
+	return runManager(mgr, addr, 2*time.Millisecond)
 }
 
 var _ = Describe("three replicas taking one stream", func() {

@@ -362,7 +362,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 			continue
 		}
 		if (signature != "" && VerifySignature(body, signature, secrets)) ||
-			(pathSecret != "" && matchesOneOf(pathDigest, secrets)) {
+			(pathSecret != "" && oneOf(pathDigest, digestsOf(secrets))) {
 			verified = append(verified, p)
 		}
 	}

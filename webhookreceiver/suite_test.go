@@ -57,6 +57,12 @@ func freeAddr() string {
 func startManager(addr string, batchWindow time.Duration) (stop func()) {
 	mgr, err := env.NewManager()
 	Expect(err).NotTo(HaveOccurred())
+	return runManager(mgr, addr, batchWindow)
+}
+
+// runManager sets bounceguard up in mgr with its receiver on addr, starts it, and waits until the
+// receiver answers; the returned stop waits for the manager to finish.
+func runManager(mgr ctrl.Manager, addr string, batchWindow time.Duration) (stop func()) {
 	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
 		ReceiverBatchWindow: batchWindow})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
