@@ -278,7 +278,8 @@ func TestRetryAfterHoldsTheWholeKey(t *testing.T) {
 	sl.Inject(standin.Fault{Count: 1, Code: http.StatusTooManyRequests, RetryAfter: "1"})
 	done := make(chan error, 1)
 	go func() { done <- first.Unsuspend(context.Background(), id) }()
-	for len(sl.Calls()) == 0 {
+	// The stand-in records the call when it arrives; the hold starts when first reads the answer.
+	for time.Until(limiters.For(apiKey).HeldUntil()) < 500*time.Millisecond {
 		time.Sleep(time.Millisecond)
 	}
 	if err := second.Suspend(context.Background(), id); err != nil {

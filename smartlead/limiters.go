@@ -71,6 +71,13 @@ func (l *Limiter) Hold(d time.Duration) {
 	}
 }
 
+// HeldUntil is when the key's current Retry-After pause ends; zero or past when there is none.
+func (l *Limiter) HeldUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.notBefore
+}
+
 // For returns the limiter shared by every client of apiKey.
 func (l *Limiters) For(apiKey string) *Limiter {
 	k := sha256.Sum256([]byte(apiKey))
