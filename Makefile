@@ -53,6 +53,7 @@ test: verify envtest ## Run every test, envtest included (after verify: stale ge
 .PHONY: bench
 bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause|BenchmarkHostileTraffic' -benchtime 1x -timeout 30m
+	$(GO) test ./controllers/ -run '^$$' -bench BenchmarkPolicyReconcile -benchmem
 
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).

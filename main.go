@@ -30,7 +30,7 @@ func init() {
 
 func main() {
 	var opts controllers.Options
-	var metricsAddr, probeAddr string
+	var metricsAddr, probeAddr, leaderNamespace, leaderID string
 	var secureMetrics, enableHTTP2, leaderElect bool
 	var apiQPS float64
 	var apiBurst int
@@ -39,6 +39,10 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false,
 		"Elect a leader so that only one replica runs the controllers; every replica serves the receiver.")
+	flag.StringVar(&leaderNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election lease; default: the pod's namespace in a cluster, else \"default\".")
+	flag.StringVar(&leaderID, "leader-election-id", "",
+		"Name of the leader-election lease; default: "+controllers.DefaultLeaderElectionID+", or one per --watch-label-selector shard.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS, guarded by Kubernetes authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -61,15 +65,27 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	if err := opts.Validate(); err != nil {
+		log.Error(err, "invalid flags")
+		os.Exit(2)
+	}
+	if leaderID == "" {
+		leaderID = opts.LeaderElectionID()
+	}
+	if leaderNamespace == "" {
+		leaderNamespace = controllers.PodNamespace()
+	}
+
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(apiQPS), apiBurst
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Cache:                  controllers.CacheOptions(),
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "bounceguard.bounceguard.io",
+		Cache:                   opts.CacheOptions(),
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        leaderID,
+		LeaderElectionNamespace: leaderNamespace,
 	})
 	if err != nil {
 		log.Error(err, "unable to create the manager")

@@ -27,6 +27,8 @@ import (
 // drives the cascade: the Mailbox reconciler pauses every mailbox of a Paused domain in Enforce mode.
 type DomainReconciler struct {
 	client.Client
+	// Shard restricts the reconciler to the namespaces of its shard; nil: every namespace.
+	Shard *Shard
 	// Recorder emits Kubernetes Events.
 	Recorder recorder.EventRecorder
 	// Clock is the time source; default the real clock.
@@ -38,6 +40,9 @@ type DomainReconciler struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	if !r.Shard.Contains(ctx, req.Namespace) {
+		return ctrl.Result{}, nil // another shard's
+	}
 	var d bgv1.Domain
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -146,7 +151,7 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 // SetupWithManager registers the reconciler. It runs when a mailbox of the domain appears, goes, or
 // changes its own health or its pause, and when the domain's policy changes.
 func (r *DomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	return r.Shard.watchNamespaces(ctrl.NewControllerManagedBy(mgr), r.Client, &bgv1.DomainList{}).
 		For(&bgv1.Domain{}).
 		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			mb := o.(*bgv1.Mailbox)

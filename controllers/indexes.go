@@ -76,6 +76,11 @@ func requestsFor(ctx context.Context, c client.Reader, list client.ObjectList, i
 	if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
 		return nil
 	}
+	return requestsOf(list)
+}
+
+// requestsOf lists the objects of list as reconcile requests.
+func requestsOf(list client.ObjectList) []reconcile.Request {
 	items, err := meta.ExtractList(list)
 	if err != nil {
 		return nil

@@ -63,6 +63,8 @@ const holdRecheck = 30 * time.Second
 // MailboxReconciler keeps a Mailbox's protection state (SPEC §3) and, in Enforce mode, its pause in Smartlead.
 type MailboxReconciler struct {
 	client.Client
+	// Shard restricts the reconciler to the namespaces of its shard; nil: every namespace.
+	Shard *Shard
 	// Recorder emits Kubernetes Events.
 	Recorder recorder.EventRecorder
 	// Clock is the time source; default the real clock.
@@ -73,6 +75,8 @@ type MailboxReconciler struct {
 	APIReader client.Reader
 	// Queues run the Smartlead calls off the reconcile path, per API key; nil: calls are made at once.
 	Queues *SmartleadQueues
+	// Fleet counts the policies' mailboxes for the safety limit; nil or not yet synced: they are listed.
+	Fleet *Fleet
 
 	mu sync.Mutex
 	// pausedRecently holds the mailboxes this reconciler paused in Smartlead, so that the safety limit
@@ -87,6 +91,9 @@ type MailboxReconciler struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	if !r.Shard.Contains(ctx, req.Namespace) {
+		return ctrl.Result{}, nil // another shard's
+	}
 	var mb bgv1.Mailbox
 	if err := r.Get(ctx, req.NamespacedName, &mb); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -216,8 +223,8 @@ func (r *MailboxReconciler) unusable(ctx context.Context, mb *bgv1.Mailbox, poli
 	}
 	for i := range same.Items {
 		other := &same.Items[i]
-		if other.Namespace == mb.Namespace {
-			continue
+		if other.Namespace == mb.Namespace || !r.Shard.Contains(ctx, other.Namespace) {
+			continue // another shard's receiver takes the other's events: no ambiguity here
 		}
 		var op bgv1.ProtectionPolicy
 		if err := r.Get(ctx, types.NamespacedName{Namespace: other.Namespace, Name: other.PolicyName()}, &op); err != nil {
@@ -488,25 +495,29 @@ func transitionEventType(mode bgv1.Mode, t *protection.Transition) string {
 // reserves the place (pausedRecently) under the same lock, so that concurrent reconciles cannot together
 // pause past the limit.
 func (r *MailboxReconciler) safetyAllows(ctx context.Context, mb *bgv1.Mailbox, rules protection.Rules) (bool, string) {
-	var list bgv1.MailboxList
-	if err := r.List(ctx, &list, client.InNamespace(mb.Namespace), client.MatchingFields{IndexMailboxPolicy: mb.PolicyName()},
-		client.UnsafeDisableDeepCopy); err != nil {
+	policy := types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}
+	view, err := viewOf(ctx, r.Client, r.Fleet, policy)
+	if err != nil {
 		return false, "cannot count the policy's paused mailboxes: " + err.Error()
 	}
+	counts := view.Counts(policy)
+	key := client.ObjectKeyFromObject(mb)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var paused int32
-	for i := range list.Items {
-		key := client.ObjectKeyFromObject(&list.Items[i])
-		if holdsPause(&list.Items[i].Status.Smartlead) || r.pausedRecently[key] {
+	// Paused: those that hold a pause, and those this reconciler reserved or paused before the cache shows it.
+	paused := counts.HoldingPause
+	for k := range r.pausedRecently {
+		if k == key || k.Namespace != policy.Namespace {
+			continue // its own reservation is the place being asked for
+		}
+		if f, ok := view.Facts(k); ok && f.policy == policy.Name && !f.holdsPause {
 			paused++
 		}
 	}
-	key := client.ObjectKeyFromObject(mb)
-	if r.pausedRecently[key] {
-		paused-- // its own reservation
+	if f, ok := view.Facts(key); ok && f.holdsPause {
+		paused-- // it holds (part of) a pause already: asking again is not one more
 	}
-	ok, msg := protection.SafetyAllows(rules, int32(len(list.Items)), paused)
+	ok, msg := protection.SafetyAllows(rules, counts.Mailboxes, paused)
 	if ok {
 		if r.pausedRecently == nil {
 			r.pausedRecently = map[types.NamespacedName]bool{}
@@ -554,7 +565,7 @@ func clockNow(c clock.PassiveClock) time.Time {
 // SetupWithManager registers the reconciler. It runs on every change of a Mailbox (the receiver's tallies
 // included), when its policy's spec or readiness changes, and when its Domain's health changes.
 func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	return r.Shard.watchNamespaces(ctrl.NewControllerManagedBy(mgr), r.Client, &bgv1.MailboxList{}).
 		For(&bgv1.Mailbox{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Watches(&bgv1.ProtectionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxPolicy)),

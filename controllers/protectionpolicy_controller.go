@@ -10,11 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -32,8 +29,12 @@ const (
 // ProtectionPolicyReconciler keeps a policy's status: Ready (its Secrets are usable) and mailbox counts by health.
 type ProtectionPolicyReconciler struct {
 	client.Client
+	// Shard restricts the reconciler to the namespaces of its shard; nil: every namespace.
+	Shard *Shard
 	// Recorder emits Kubernetes Events.
 	Recorder recorder.EventRecorder
+	// Fleet counts the policies' mailboxes from the informer; nil or not yet synced: they are listed.
+	Fleet *Fleet
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies,verbs=get;list;watch
@@ -44,6 +45,9 @@ type ProtectionPolicyReconciler struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	if !r.Shard.Contains(ctx, req.Namespace) {
+		return ctrl.Result{}, nil // another shard's
+	}
 	var policy bgv1.ProtectionPolicy
 	if err := r.Get(ctx, req.NamespacedName, &policy); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -55,35 +59,15 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}()
 
-	var mailboxes bgv1.MailboxList
-	if err := r.List(ctx, &mailboxes, client.InNamespace(policy.Namespace),
-		client.MatchingFields{IndexMailboxPolicy: policy.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing the policy's mailboxes: %w", err)
+	view, err := viewOf(ctx, r.Client, r.Fleet, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("counting the policy's mailboxes: %w", err)
 	}
+	counts := view.Counts(req.NamespacedName)
 	st := &policy.Status
-	st.Mailboxes, st.Healthy, st.Warning, st.Paused, st.Recovering, st.PausedMailboxes = 0, 0, 0, 0, 0, 0
-	var held int32
-	heldMessage := ""
-	for i := range mailboxes.Items {
-		st.Mailboxes++
-		if c := meta.FindStatusCondition(mailboxes.Items[i].Status.Conditions, bgv1.ConditionPaused); c != nil && c.Reason == ReasonSafetyLimit {
-			held++
-			heldMessage = c.Message
-		}
-		if pausedInSmartlead(&mailboxes.Items[i]) {
-			st.PausedMailboxes++
-		}
-		switch mailboxes.Items[i].Status.Health {
-		case bgv1.HealthWarning:
-			st.Warning++
-		case bgv1.HealthPaused:
-			st.Paused++
-		case bgv1.HealthRecovering:
-			st.Recovering++
-		default:
-			st.Healthy++
-		}
-	}
+	st.Mailboxes, st.Healthy, st.Warning, st.Paused, st.Recovering, st.PausedMailboxes =
+		counts.Mailboxes, counts.Healthy, counts.Warning, counts.Paused, counts.Recovering, counts.PausedInSmartlead
+	held, heldMessage := counts.SafetyHeld, counts.HeldMessage
 
 	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
 		Message: "policy is ready", ObservedGeneration: policy.Generation}
@@ -151,20 +135,18 @@ func (r *ProtectionPolicyReconciler) checkSecretKey(ctx context.Context, ns, wha
 
 // SetupWithManager registers the reconciler; it also runs when a referenced Secret or a governed Mailbox changes.
 func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	if r.Fleet == nil {
+		fleet, err := NewFleet(mgr)
+		if err != nil {
+			return err
+		}
+		r.Fleet = fleet
+	}
+	return r.Shard.watchNamespaces(ctrl.NewControllerManagedBy(mgr), r.Client, &bgv1.ProtectionPolicyList{}).
 		For(&bgv1.ProtectionPolicy{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.policiesForSecret)).
-		// Only a mailbox's health and policy matter here, not every tally the receiver writes.
-		Watches(&bgv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			mb := o.(*bgv1.Mailbox)
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}}}
-		}), builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
-			return old.Status.Health != cur.Status.Health || old.PolicyName() != cur.PolicyName() ||
-				pausedInSmartlead(old) != pausedInSmartlead(cur) ||
-				(conditionReason(old.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit) !=
-					(conditionReason(cur.Status.Conditions, bgv1.ConditionPaused) == ReasonSafetyLimit)
-		}})).
+		// The fleet requests a reconcile when a policy's counts change (after counting, so never early).
+		WatchesRawSource(r.Fleet.Source()).
 		Named("protectionpolicy").
 		Complete(r)
 }

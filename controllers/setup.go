@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
@@ -38,6 +39,9 @@ type Options struct {
 	SmartleadOptions smartlead.Options
 	// Clock is the reconcilers' time source; default: the real clock.
 	Clock clock.PassiveClock
+	// WatchLabelSelector shards by namespace label: the manager handles only the namespaces that match
+	// (their policies, mailboxes, domains, webhooks and gate questions); "" is every namespace.
+	WatchLabelSelector string
 }
 
 // BindFlags registers the options as command-line flags with their defaults.
@@ -51,17 +55,37 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Events whose own timestamp is older are answered 200 {\"status\":\"stale\"} and not recorded (at most 2h, the de-duplication horizon; 0 disables).")
 	fs.DurationVar(&o.ReceiverBatchWindow, "receiver-batch-window", 2*time.Millisecond,
 		"How long the receiver gathers events for one mailbox into one status write; 0 writes each event alone.")
+	fs.StringVar(&o.WatchLabelSelector, "watch-label-selector", "",
+		"Shard by namespace label (e.g. bounceguard.io/shard=a): this manager handles only the matching namespaces' "+
+			"policies, mailboxes, domains, webhooks and gate questions, and elects its leader on its own lease. Empty: every namespace.")
 	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls run apart, on one queue per API key).")
 }
 
 // CacheOptions are the manager cache settings bounceguard runs with: objects are cached without their
-// managedFields, which no reconciler reads and which can be most of a small object's size.
-func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+// managedFields, which no reconciler reads and which can be most of a small object's size; a shard
+// caches only its own Namespaces.
+func (o *Options) CacheOptions() cache.Options {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if shard, err := ParseShard(o.WatchLabelSelector); err == nil && shard.Selector() != nil {
+		opts.ByObject = map[client.Object]cache.ByObject{&corev1.Namespace{}: {Label: shard.Selector()}}
+	}
+	return opts
+}
+
+// LeaderElectionID is the lease the manager elects its leader under: one per shard.
+func (o *Options) LeaderElectionID() string {
+	shard, err := ParseShard(o.WatchLabelSelector)
+	if err != nil {
+		return DefaultLeaderElectionID
+	}
+	return shard.LeaderElectionID()
 }
 
 // Validate reports options that cannot work.
 func (o *Options) Validate() error {
+	if _, err := ParseShard(o.WatchLabelSelector); err != nil {
+		return err
+	}
 	if o.ReceiverMaxEventAge < 0 || o.ReceiverMaxEventAge > webhookreceiver.DedupHorizon {
 		return fmt.Errorf("--receiver-max-event-age %s: must be between 0 and the de-duplication horizon %s, "+
 			"or an older retry could be counted twice", o.ReceiverMaxEventAge, webhookreceiver.DedupHorizon)
@@ -77,17 +101,27 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := RegisterIndexes(mgr); err != nil {
 		return fmt.Errorf("registering field indexes: %w", err)
 	}
-	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard")}).SetupWithManager(mgr); err != nil {
+	shard, err := ParseShard(opts.WatchLabelSelector)
+	if err != nil {
+		return err
+	}
+	shard.reader = mgr.GetCache()
+	fleet, err := NewFleet(mgr)
+	if err != nil {
+		return err
+	}
+	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet, Shard: shard}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.Smartlead == nil {
-		opts.Smartlead = &SecretSmartleadProvider{Reader: mgr.GetClient(), Limiters: &smartlead.Limiters{}, Options: opts.SmartleadOptions}
+		opts.Smartlead = &SecretSmartleadProvider{Reader: mgr.GetClient(), Limiters: &smartlead.Limiters{},
+			Accounts: &smartlead.Directories{}, Options: opts.SmartleadOptions}
 	}
 	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
-		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader()}
+		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader(), Fleet: fleet, Shard: shard}
 	mailboxes.Queues = &SmartleadQueues{Carry: mailboxes.carryOut}
 	if err := mgr.Add(mailboxes.Queues); err != nil {
 		return fmt.Errorf("adding the Smartlead queues: %w", err)
@@ -95,7 +129,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
-	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock}).SetupWithManager(mgr); err != nil {
+	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock, Shard: shard}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Domain controller: %w", err)
 	}
 	if opts.ReceiverBindAddress == "" || opts.ReceiverBindAddress == "0" {
@@ -110,6 +144,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Committer:        webhookreceiver.NewCommitter(mgr.GetClient(), mgr.GetAPIReader(), opts.ReceiverBatchWindow),
 		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,
 		Log:              mgr.GetLogger().WithName("receiver"),
+		InShard:          shard.Contains,
 	}
 	secrets, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Secret{})
 	if err != nil {

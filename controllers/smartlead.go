@@ -54,6 +54,9 @@ type SecretSmartleadProvider struct {
 	Reader client.Reader
 	// Limiters hands out the per-key rate limiters.
 	Limiters *smartlead.Limiters
+	// Accounts hands out the per-key account lists that account ids are resolved from; nil: a paging pass
+	// per lookup.
+	Accounts *smartlead.Directories
 	// Options are passed to every client (Limiter and Observe are set by the provider).
 	Options smartlead.Options
 }
@@ -80,6 +83,9 @@ func (p *SecretSmartleadProvider) For(ctx context.Context, creds Credentials) (s
 	}
 	opts := p.Options
 	opts.Limiter = p.Limiters.For(key)
+	if p.Accounts != nil {
+		opts.Accounts = p.Accounts.For(creds.BaseURL, key)
+	}
 	opts.Observe = observeSmartleadCall
 	return smartlead.New(creds.BaseURL, key, opts)
 }

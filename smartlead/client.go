@@ -103,6 +103,9 @@ type Options struct {
 	Backoff time.Duration
 	// MaxWait caps one wait (Retry-After or backoff); default 30 s.
 	MaxWait time.Duration
+	// Accounts, when set, is the key's shared account list that FindAccountID looks addresses up in (see
+	// Directories); nil: each lookup pages through the accounts itself.
+	Accounts *AccountDirectory
 	// Observe, when set, is called after every request with the operation and the HTTP status (0: no answer).
 	Observe func(op string, code int)
 }
@@ -206,26 +209,61 @@ func (c *HTTPClient) SetDailyLimit(ctx context.Context, id int64, limit int32) e
 // PageSize is the page size used to list email accounts.
 const PageSize = 100
 
-// FindAccountID implements Client.
+// FindAccountID implements Client. With Options.Accounts it looks the address up in the key's shared
+// account list (one paging pass for the whole organization); without, it pages until it finds it.
 func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	for offset := 0; ; offset += PageSize {
-		var page []struct {
-			ID        int64  `json:"id"`
-			FromEmail string `json:"from_email"`
-		}
-		q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(PageSize)}}
-		if err := c.do(ctx, "ListAccounts", http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
+	notFound := &APIError{Op: "FindAccountID", StatusCode: http.StatusNotFound, Attempts: 1,
+		Message: "no email account with that address", kind: ErrNotFound}
+	if c.opts.Accounts != nil {
+		id, found, err := c.opts.Accounts.Find(ctx, email, c.ListAccounts)
+		if err != nil {
 			return 0, err
 		}
+		if !found {
+			return 0, notFound
+		}
+		return id, nil
+	}
+	var id int64
+	err := c.pageAccounts(ctx, func(page []Account) bool {
 		for _, a := range page {
-			if strings.EqualFold(a.FromEmail, email) {
-				return a.ID, nil
+			if strings.EqualFold(strings.TrimSpace(a.FromEmail), strings.TrimSpace(email)) {
+				id = a.ID
+				return false
 			}
 		}
-		if len(page) < PageSize {
-			return 0, &APIError{Op: "FindAccountID", StatusCode: http.StatusNotFound, Attempts: 1,
-				Message: "no email account with that address", kind: ErrNotFound}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if id == 0 {
+		return 0, notFound
+	}
+	return id, nil
+}
+
+// ListAccounts implements Client.
+func (c *HTTPClient) ListAccounts(ctx context.Context) ([]Account, error) {
+	var all []Account
+	err := c.pageAccounts(ctx, func(page []Account) bool {
+		all = append(all, page...)
+		return true
+	})
+	return all, err
+}
+
+// pageAccounts reads GET /email-accounts/ page by page, handing each page to more until it returns false
+// or a page is short.
+func (c *HTTPClient) pageAccounts(ctx context.Context, more func([]Account) bool) error {
+	for offset := 0; ; offset += PageSize {
+		var page []Account
+		q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(PageSize)}}
+		if err := c.do(ctx, "ListAccounts", http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
+			return err
+		}
+		if !more(page) || len(page) < PageSize {
+			return nil
 		}
 	}
 }

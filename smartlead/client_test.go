@@ -323,3 +323,56 @@ func TestDailyLimitAgainstStandin(t *testing.T) {
 		t.Fatalf("calls %q", got)
 	}
 }
+
+// Forty mailboxes of one organization resolving their account ids at once cost one paging pass of the
+// account list between them, not one each; an address the list lacks costs nothing more until the list
+// is old enough to read again, and an account added in Smartlead is found then.
+func TestAccountIDsFromOneSharedList(t *testing.T) {
+	sl, base := newStandin(t)
+	var ids []int64
+	for i := range 250 {
+		ids = append(ids, sl.AddAccount(fmt.Sprintf("Box%03d@acme.com", i)))
+	}
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	dirs := &smartlead.Directories{Now: func() time.Time { return now }}
+	ctx := context.Background()
+	errs := make(chan error, 40)
+	for i := range 40 {
+		go func() {
+			c := newClient(t, base, smartlead.Options{Accounts: dirs.For(base, apiKey)})
+			got, err := c.FindAccountID(ctx, fmt.Sprintf(" box%03d@ACME.com", i*6))
+			if err == nil && got != ids[i*6] {
+				err = fmt.Errorf("box%03d resolved to %d, want %d", i*6, got, ids[i*6])
+			}
+			errs <- err
+		}()
+	}
+	for range 40 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(sl.Calls()); n != 3 { // 250 accounts: pages of 100, 100, 50
+		t.Fatalf("40 lookups made %d calls, want one pass of 3 pages: %v", n, sl.CallStrings())
+	}
+
+	c := newClient(t, base, smartlead.Options{Accounts: dirs.For(base, apiKey)})
+	late := sl.AddAccount("late@acme.com")
+	if _, err := c.FindAccountID(ctx, "late@acme.com"); !errors.Is(err, smartlead.ErrNotFound) {
+		t.Fatalf("a lookup within the refresh interval: %v, want ErrNotFound from the list held", err)
+	}
+	if n := len(sl.Calls()); n != 3 {
+		t.Fatalf("a miss within the refresh interval called Smartlead: %v", sl.CallStrings())
+	}
+	now = now.Add(smartlead.DefaultMinRefresh)
+	if got, err := c.FindAccountID(ctx, "late@acme.com"); err != nil || got != late {
+		t.Fatalf("after the refresh interval: %d, %v; want %d", got, err, late)
+	}
+	if n := len(sl.Calls()); n != 6 {
+		t.Fatalf("the refresh made %d calls in all, want 6: %v", n, sl.CallStrings())
+	}
+	// Another key (another organization) has its own list.
+	if dirs.For(base, "other-key") == dirs.For(base, apiKey) || dirs.For(base+"/", apiKey) != dirs.For(base, apiKey) {
+		t.Fatal("directories are not one per key and base URL")
+	}
+}

@@ -88,6 +88,7 @@ func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.Protec
 	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
+	list.Items = s.inShard(ctx, list.Items)
 	presented := sha256.Sum256([]byte(token))
 	var out []*bgv1.ProtectionPolicy
 	for i := range list.Items {

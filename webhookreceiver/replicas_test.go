@@ -21,7 +21,7 @@ func startReplica(addr, id string) (stop func()) {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller:     config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:          controllers.CacheOptions(),
+		Cache:          (&controllers.Options{}).CacheOptions(),
 		LeaderElection: true, LeaderElectionID: id, LeaderElectionNamespace: "default",
 		LeaseDuration: ptr.To(4 * time.Second), RenewDeadline: ptr.To(3 * time.Second), RetryPeriod: ptr.To(500 * time.Millisecond),
 	})

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ type Server struct {
 	Committer *Committer
 	// WaitForCacheSync blocks until the informer cache is ready.
 	WaitForCacheSync func(context.Context) bool
+	// InShard reports whether a namespace is this manager's (--watch-label-selector); nil: every namespace.
+	// Only its policies take webhooks and gate questions here.
+	InShard func(ctx context.Context, namespace string) bool
 	// Log receives the receiver's log lines (never a secret or a lead address).
 	Log logr.Logger
 	// MaxInFlight bounds the requests served at once; above it the answer is 503 with Retry-After. 0: no bound.
@@ -321,6 +325,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyOrganization: org}); err != nil {
 		return nil, unavailable("looking up the organization: %v", err)
 	}
+	list.Items = s.inShard(ctx, list.Items)
 	if len(list.Items) == 0 {
 		return nil, fail(http.StatusUnauthorized, "unknown organization")
 	}
@@ -493,4 +498,12 @@ func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, ev Even
 		}
 	}
 	return nil, fmt.Errorf("no free name for the mailbox")
+}
+
+// inShard keeps the policies of the manager's shard.
+func (s *Server) inShard(ctx context.Context, policies []bgv1.ProtectionPolicy) []bgv1.ProtectionPolicy {
+	if s.InShard == nil {
+		return policies
+	}
+	return slices.DeleteFunc(policies, func(p bgv1.ProtectionPolicy) bool { return !s.InShard(ctx, p.Namespace) })
 }

@@ -63,8 +63,14 @@ func startManager(addr string, batchWindow time.Duration) (stop func()) {
 // runManager sets bounceguard up in mgr with its receiver on addr, starts it, and waits until the
 // receiver answers; the returned stop waits for the manager to finish.
 func runManager(mgr ctrl.Manager, addr string, batchWindow time.Duration) (stop func()) {
-	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
-		ReceiverBatchWindow: batchWindow})).To(Succeed())
+	return runManagerWith(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+		ReceiverBatchWindow: batchWindow})
+}
+
+// runManagerWith is runManager with the given options (ReceiverBindAddress must be set).
+func runManagerWith(mgr ctrl.Manager, opts controllers.Options) (stop func()) {
+	addr := opts.ReceiverBindAddress
+	Expect(controllers.Setup(mgr, opts)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -88,12 +94,35 @@ func runManager(mgr ctrl.Manager, addr string, batchWindow time.Duration) (stop 
 
 // newTenant creates a namespace with a signed policy for a fresh organization and n mailboxes.
 func newTenant(org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (ns string, emails []string) {
-	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rcv-"}}
+	return newTenantIn(nil, org, secret, n, mutate)
+}
+
+// newTenantIn is newTenant in a namespace with the given labels.
+func newTenantIn(labels map[string]string, org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (ns string, emails []string) {
+	ns, emails, p := createTenant(labels, org, secret, n, mutate)
+	// Wait until the manager's cache (which the receiver reads) has the policy and the mailboxes: their
+	// controllers have then recorded the generation they saw.
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(p), p)).To(Succeed())
+		g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
+		var list bgv1.MailboxList
+		g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+		for _, mb := range list.Items {
+			g.Expect(mb.Status.ObservedGeneration).To(Equal(mb.Generation))
+		}
+	}, 30*time.Second, 50*time.Millisecond).Should(Succeed())
+	return ns, emails
+}
+
+// createTenant creates what newTenantIn does, without waiting for a manager to see it.
+func createTenant(labels map[string]string, org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (
+	ns string, emails []string, p *bgv1.ProtectionPolicy) {
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rcv-", Labels: labels}}
 	Expect(k8s.Create(context.Background(), nsObj)).To(Succeed())
 	ns = nsObj.Name
 	Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: ns},
 		StringData: map[string]string{"webhookSecret": secret}})).To(Succeed())
-	p := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+	p = &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
 		Spec: bgv1.ProtectionPolicySpec{Smartlead: bgv1.SmartleadSettings{OrganizationID: org,
 			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}}}}
 	if mutate != nil {
@@ -107,16 +136,5 @@ func newTenant(org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sender%d", i), Namespace: ns},
 			Spec:       bgv1.MailboxSpec{Email: email}})).To(Succeed())
 	}
-	// Wait until the manager's cache (which the receiver reads) has the policy and the mailboxes: their
-	// controllers have then recorded the generation they saw.
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(p), p)).To(Succeed())
-		g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
-		var list bgv1.MailboxList
-		g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
-		for _, mb := range list.Items {
-			g.Expect(mb.Status.ObservedGeneration).To(Equal(mb.Generation))
-		}
-	}, 30*time.Second, 50*time.Millisecond).Should(Succeed())
-	return ns, emails
+	return ns, emails, p
 }

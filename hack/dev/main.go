@@ -98,7 +98,7 @@ func run(stateDir, samples, standinAddr, standinKey string, opts controllers.Opt
 	}
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Cache:                  controllers.CacheOptions(),
+		Cache:                  opts.CacheOptions(),
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: ":8080"},
 		HealthProbeBindAddress: ":8081",

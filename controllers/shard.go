@@ -1,0 +1,106 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// DefaultLeaderElectionID is the leader-election lease of an unsharded manager.
+const DefaultLeaderElectionID = "bounceguard.bounceguard.io"
+
+// PodNamespace is the namespace the manager runs in: $POD_NAMESPACE, else the service account's
+// namespace file in a pod, else "default" (so that replicas run outside a cluster still elect a leader).
+func PodNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
+}
+
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+// Shard restricts a manager to the namespaces whose labels match a selector (--watch-label-selector):
+// it reconciles only their policies, mailboxes and domains, and its receiver and gate answer only for
+// their policies. The nil Shard, or one with an empty selector, holds every namespace.
+type Shard struct {
+	selector labels.Selector
+	// reader reads Namespaces from a cache that holds only the matching ones.
+	reader client.Reader
+}
+
+// ParseShard parses a --watch-label-selector; "" is every namespace.
+func ParseShard(selector string) (*Shard, error) {
+	sel, err := labels.Parse(selector)
+	if err != nil {
+		return nil, fmt.Errorf("--watch-label-selector %q: %w", selector, err)
+	}
+	return &Shard{selector: sel}, nil
+}
+
+// Selector is the shard's namespace label selector; nil when the shard holds every namespace.
+func (s *Shard) Selector() labels.Selector {
+	if s == nil || s.selector == nil || s.selector.Empty() {
+		return nil
+	}
+	return s.selector
+}
+
+// LeaderElectionID is the lease a manager of this shard elects its leader under: one per shard, so
+// that each shard has its own leader.
+func (s *Shard) LeaderElectionID() string {
+	sel := s.Selector()
+	if sel == nil {
+		return DefaultLeaderElectionID
+	}
+	sum := sha256.Sum256([]byte(sel.String()))
+	return "bounceguard-shard-" + hex.EncodeToString(sum[:5]) + ".bounceguard.io"
+}
+
+// Contains reports whether namespace ns belongs to the shard. It reads the manager's cache.
+func (s *Shard) Contains(ctx context.Context, ns string) bool {
+	sel := s.Selector()
+	if sel == nil {
+		return true
+	}
+	var n corev1.Namespace
+	if err := s.reader.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(n.Labels))
+}
+
+// watchNamespaces has b reconcile every object of list's type in a namespace that joins the shard (is
+// labelled to match); unsharded, it adds nothing.
+func (s *Shard) watchNamespaces(b *builder.Builder, c client.Reader, list client.ObjectList) *builder.Builder {
+	if s.Selector() == nil {
+		return b
+	}
+	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(requestsInNamespace(c, list)))
+}
+
+// requestsInNamespace maps a Namespace that joins the shard to every object of list's type in it.
+func requestsInNamespace(c client.Reader, list client.ObjectList) func(context.Context, client.Object) []reconcile.Request {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		if err := c.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+			return nil
+		}
+		return requestsOf(list)
+	}
+}
