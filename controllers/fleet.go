@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -97,7 +95,7 @@ type Fleet struct {
 	mailboxes map[types.NamespacedName]mailboxFacts
 	policies  map[types.NamespacedName]*PolicyCounts
 	reg       toolscache.ResourceEventHandlerRegistration
-	queue     atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
+	queue     queueSource
 }
 
 // NewFleet returns a Fleet that watches the manager's Mailbox informer.
@@ -140,12 +138,7 @@ func (f *Fleet) Synced() bool {
 }
 
 // Source is a controller source that requests a reconcile of each policy whose counts change.
-func (f *Fleet) Source() source.Source {
-	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-		f.queue.Store(&q)
-		return nil
-	})
-}
+func (f *Fleet) Source() source.Source { return f.queue.Source() }
 
 func (f *Fleet) observe(obj any, deleted bool) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
@@ -183,10 +176,8 @@ func (f *Fleet) observe(obj any, deleted bool) {
 		}
 	}
 	f.mu.Unlock()
-	if q := f.queue.Load(); q != nil {
-		for _, p := range changed {
-			(*q).Add(reconcile.Request{NamespacedName: p})
-		}
+	for _, p := range changed {
+		f.queue.Add(reconcile.Request{NamespacedName: p})
 	}
 }
 

@@ -11,12 +11,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/secretstore"
 )
 
 // Reasons of the ProtectionPolicy Ready condition.
@@ -35,6 +35,10 @@ type ProtectionPolicyReconciler struct {
 	Recorder recorder.EventRecorder
 	// Fleet counts the policies' mailboxes from the informer; nil or not yet synced: they are listed.
 	Fleet *Fleet
+	// Secrets holds the referenced Secrets; SetupWithManager makes one when nil.
+	Secrets *secretstore.Store
+
+	secretChanges queueSource
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=protectionpolicies,verbs=get;list;watch
@@ -121,7 +125,11 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 func (r *ProtectionPolicyReconciler) checkSecretKey(ctx context.Context, ns, what string,
 	sel *bgv1.SecretKeySelector) (reason, message string, err error) {
 	var secret corev1.Secret
-	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: sel.Name}, &secret); err != nil {
+	var secrets client.Reader = r.Client
+	if r.Secrets != nil {
+		secrets = r.Secrets
+	}
+	if err := secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: sel.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ReasonSecretNotFound, fmt.Sprintf("Secret %q for the Smartlead %s not found", sel.Name, what), nil
 		}
@@ -142,9 +150,21 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		r.Fleet = fleet
 	}
+	if r.Secrets == nil {
+		store, err := WatchSecrets(mgr)
+		if err != nil {
+			return err
+		}
+		r.Secrets = store
+	}
+	// A changed Secret reconciles the policies that reference it, once the store has dropped its old data.
+	r.Secrets.Subscribe(func(key types.NamespacedName) {
+		r.secretChanges.Add(r.policiesForSecret(context.Background(), &metav1.PartialObjectMetadata{
+			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})...)
+	})
 	return r.Shard.watchNamespaces(ctrl.NewControllerManagedBy(mgr), r.Client, &bgv1.ProtectionPolicyList{}).
 		For(&bgv1.ProtectionPolicy{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.policiesForSecret)).
+		WatchesRawSource(r.secretChanges.Source()).
 		// The fleet requests a reconcile when a policy's counts change (after counting, so never early).
 		WatchesRawSource(r.Fleet.Source()).
 		Named("protectionpolicy").

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bounceguard/bounceguard/secretstore"
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
@@ -62,10 +64,17 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 }
 
 // CacheOptions are the manager cache settings bounceguard runs with: objects are cached without their
-// managedFields, which no reconciler reads and which can be most of a small object's size; a shard
-// caches only its own Namespaces.
+// managedFields, which no reconciler reads and which can be most of a small object's size; Secrets are
+// watched for their metadata alone, without annotations (see WatchSecrets); a shard caches only its own
+// Namespaces.
 func (o *Options) CacheOptions() cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	strip := cache.TransformStripManagedFields()
+	opts := cache.Options{DefaultTransform: func(in any) (any, error) {
+		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
+			m.Annotations = nil // Secrets' metadata: kubectl's last-applied annotation holds a copy of the data
+		}
+		return strip(in)
+	}}
 	if shard, err := ParseShard(o.WatchLabelSelector); err == nil && shard.Selector() != nil {
 		opts.ByObject = map[client.Object]cache.ByObject{&corev1.Namespace{}: {Label: shard.Selector()}}
 	}
@@ -110,14 +119,18 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet, Shard: shard}).SetupWithManager(mgr); err != nil {
+	secrets, err := WatchSecrets(mgr)
+	if err != nil {
+		return err
+	}
+	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet, Shard: shard, Secrets: secrets}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.Smartlead == nil {
-		opts.Smartlead = &SecretSmartleadProvider{Reader: mgr.GetClient(), Limiters: &smartlead.Limiters{},
+		opts.Smartlead = &SecretSmartleadProvider{Reader: secrets, Limiters: &smartlead.Limiters{},
 			Accounts: &smartlead.Directories{}, Options: opts.SmartleadOptions}
 	}
 	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
@@ -145,14 +158,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,
 		Log:              mgr.GetLogger().WithName("receiver"),
 		InShard:          shard.Contains,
+		Secrets:          secrets,
 	}
-	secrets, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Secret{})
-	if err != nil {
-		return fmt.Errorf("watching Secrets for the gate's tokens: %w", err)
-	}
-	if err := receiver.WatchSecrets(secrets); err != nil {
-		return fmt.Errorf("watching Secrets for the gate's tokens: %w", err)
-	}
+	secrets.Subscribe(receiver.SecretChanged())
 	if err := mgr.Add(receiver); err != nil {
 		return fmt.Errorf("adding the webhook receiver: %w", err)
 	}
@@ -160,4 +168,18 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("adding the receiver's readiness check: %w", err)
 	}
 	return nil
+}
+
+// WatchSecrets returns a store of the Secrets the policies reference, fed by a metadata-only watch of
+// Secrets: no Secret's data is cached but those read through the store.
+func WatchSecrets(mgr interface {
+	GetCache() cache.Cache
+	GetAPIReader() client.Reader
+}) (*secretstore.Store, error) {
+	informer, err := mgr.GetCache().GetInformer(context.Background(), secretstore.SecretMetadata())
+	if err != nil {
+		return nil, fmt.Errorf("watching Secrets' metadata: %w", err)
+	}
+	store := &secretstore.Store{Reader: mgr.GetAPIReader()}
+	return store, store.Watch(informer)
 }

@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
@@ -82,7 +81,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // gatePolicies returns the policies whose gate token Secret holds token (one of its newline-separated
 // tokens). Every token of every gated policy is compared, in constant time on digests, so the time
 // taken tells nothing of which matched or how much of it did. The digests are kept per Secret and
-// dropped when the Secret changes (see WatchSecrets), so an answer costs no Secret copy.
+// dropped when the Secret changes (see SecretChanged), so an answer costs no Secret copy.
 func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.ProtectionPolicy, error) {
 	var list bgv1.ProtectionPolicyList
 	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}, client.UnsafeDisableDeepCopy); err != nil {
@@ -93,7 +92,7 @@ func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.Protec
 	var out []*bgv1.ProtectionPolicy
 	for i := range list.Items {
 		p := &list.Items[i]
-		digests, err := s.tokens.digests(ctx, s.Client, p.Namespace, *p.Spec.Gate.TokenSecretRef)
+		digests, err := s.tokens.digests(ctx, s.secrets(), p.Namespace, *p.Spec.Gate.TokenSecretRef)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +104,7 @@ func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.Protec
 }
 
 // tokenDigests keeps the SHA-256 digests of the gate tokens in each referenced Secret key. It caches only
-// once WatchSecrets has wired it to the Secret informer, which forgets a Secret whenever it changes.
+// once SecretChanged has been asked for: its callback forgets a Secret whenever it changes.
 type tokenDigests struct {
 	mu      sync.Mutex
 	enabled bool
@@ -155,27 +154,14 @@ func (t *tokenDigests) forget(ns, name string) {
 	}
 }
 
-// WatchSecrets lets the gate keep token digests: the Secret informer's events forget a changed Secret.
-func (s *Server) WatchSecrets(informer interface {
-	AddEventHandler(toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error)
-}) error {
-	forget := func(obj any) {
-		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if o, ok := obj.(client.Object); ok {
-			s.tokens.forget(o.GetNamespace(), o.GetName())
-		}
-	}
-	_, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: forget,
-		UpdateFunc: func(_, cur any) { forget(cur) }, DeleteFunc: forget})
-	if err != nil {
-		return err
-	}
+// SecretChanged returns what to call when a Secret changes (after the Secrets reader no longer holds its
+// old data): the gate then drops the token digests it kept of it. Until it is asked for, the gate keeps
+// no digests.
+func (s *Server) SecretChanged() func(types.NamespacedName) {
 	s.tokens.mu.Lock()
 	s.tokens.enabled = true
 	s.tokens.mu.Unlock()
-	return nil
+	return func(key types.NamespacedName) { s.tokens.forget(key.Namespace, key.Name) }
 }
 
 // gate answers for the mailbox with that address among the given policies' mailboxes only (a token of one

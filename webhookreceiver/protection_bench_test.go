@@ -70,12 +70,12 @@ func BenchmarkGate(b *testing.B) {
 	defer cancel()
 	go func() { _ = mgr.Start(ctx) }()
 	mgr.GetCache().WaitForCacheSync(ctx)
-	gateServer := &webhookreceiver.Server{Client: mgr.GetClient()}
-	secrets, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{})
+	secrets, err := controllers.WatchSecrets(mgr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	must(b, gateServer.WatchSecrets(secrets))
+	gateServer := &webhookreceiver.Server{Client: mgr.GetClient(), Secrets: secrets}
+	secrets.Subscribe(gateServer.SecretChanged())
 	handler := gateServer.Handler()
 	waitFor(b, func() bool {
 		rec := httptest.NewRecorder()

@@ -56,6 +56,8 @@ type Server struct {
 	Committer *Committer
 	// WaitForCacheSync blocks until the informer cache is ready.
 	WaitForCacheSync func(context.Context) bool
+	// Secrets reads the referenced Secrets (a secretstore.Store); default: Client.
+	Secrets client.Reader
 	// InShard reports whether a namespace is this manager's (--watch-label-selector); nil: every namespace.
 	// Only its policies take webhooks and gate questions here.
 	InShard func(ctx context.Context, namespace string) bool
@@ -353,7 +355,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 		}
 		// One policy's missing Secret must not turn away the webhooks of the others on the organization.
 		var secret corev1.Secret
-		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
+		if err := s.secrets().Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
 			if apierrors.IsNotFound(err) {
 				unreadable = fmt.Sprintf("the webhook secret of policy %s/%s is missing", p.Namespace, p.Name)
 			} else {
@@ -506,4 +508,12 @@ func (s *Server) inShard(ctx context.Context, policies []bgv1.ProtectionPolicy) 
 		return policies
 	}
 	return slices.DeleteFunc(policies, func(p bgv1.ProtectionPolicy) bool { return !s.InShard(ctx, p.Namespace) })
+}
+
+// secrets is the reader of Secrets.
+func (s *Server) secrets() client.Reader {
+	if s.Secrets != nil {
+		return s.Secrets
+	}
+	return s.Client
 }
