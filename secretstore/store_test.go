@@ -18,7 +18,9 @@ import (
 	"github.com/bounceguard/bounceguard/secretstore"
 )
 
-type informer struct{ h toolscache.ResourceEventHandler }
+type informer struct {
+	h toolscache.ResourceEventHandler
+}
 
 func (i *informer) AddEventHandler(h toolscache.ResourceEventHandler) (toolscache.ResourceEventHandlerRegistration, error) {
 	i.h = h
