@@ -39,7 +39,12 @@ type fixture struct {
 // newFixture creates a namespace with an API key Secret, a stand-in Smartlead that accepts only that key,
 // and a policy named "default" with second-scale cooldowns (2s, then 4s, capped at 8s) and 5 clean sends.
 func newFixture(mode bgv1.Mode, tweak ...func(*bgv1.ProtectionPolicySpec)) *fixture {
-	ns := newNamespace()
+	return newFixtureIn(nil, mode, tweak...)
+}
+
+// newFixtureIn is newFixture in a namespace with the given labels.
+func newFixtureIn(labels map[string]string, mode bgv1.Mode, tweak ...func(*bgv1.ProtectionPolicySpec)) *fixture {
+	ns := newNamespaceWith(labels)
 	f := &fixture{ns: ns, key: "sk-live-" + ns + "-DO-NOT-LOG", org: "org-" + ns, secret: "whsec-" + ns + "-DO-NOT-LOG"}
 	f.sl = standin.New(f.key, "/api/v1")
 	srv := httptest.NewServer(f.sl)

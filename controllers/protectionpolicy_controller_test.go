@@ -12,8 +12,11 @@ import (
 )
 
 // newNamespace creates a namespace of its own for one test.
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bg-"}}
+func newNamespace() string { return newNamespaceWith(nil) }
+
+// newNamespaceWith creates a namespace with the given labels.
+func newNamespaceWith(labels map[string]string) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bg-", Labels: labels}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
 }

@@ -76,6 +76,8 @@ var _ = BeforeSuite(func() {
 	receiverURL = "http://" + addr
 	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
 		ReceiverMaxEventAge: 2 * time.Hour, ReceiverBatchWindow: 2 * time.Millisecond,
+		// Every namespace but those a test labels into a shard of its own (failover_test.go).
+		WatchLabelSelector: "!" + shardLabel,
 		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {

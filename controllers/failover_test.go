@@ -1,0 +1,151 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/smartlead/standin"
+)
+
+// shardLabel keeps the suite's manager out of the namespaces a test runs replicas of its own for.
+const shardLabel = "bounceguard.io/shard"
+
+// startReplica runs a leader-elected manager replica of the shard shardLabel=shard, lease id, and returns
+// what kills it: its context is cancelled without releasing the lease, as when a pod dies, so the next
+// leader waits for the lease to expire.
+func startReplica(shard, id string) (kill func()) {
+	opts := controllers.Options{ReceiverBindAddress: "0", WatchLabelSelector: shardLabel + "=" + shard,
+		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:      opts.CacheOptions(),
+		LeaderElection: true, LeaderElectionID: id, LeaderElectionNamespace: "default",
+		LeaseDuration: ptr.To(3 * time.Second), RenewDeadline: ptr.To(2 * time.Second), RetryPeriod: ptr.To(250 * time.Millisecond),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.Setup(mgr, opts)).To(Succeed())
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		if err := mgr.Start(rctx); rctx.Err() == nil {
+			Expect(err).NotTo(HaveOccurred())
+		}
+	}()
+	var once sync.Once
+	kill = func() { once.Do(func() { cancel(); <-done }) }
+	DeferCleanup(kill)
+	return kill
+}
+
+// leaseHolder is who holds the lease, "" when nobody does yet.
+func leaseHolder(id string) func() string {
+	return func() string {
+		var l coordinationv1.Lease
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: id}, &l); err != nil {
+			return ""
+		}
+		return ptr.Deref(l.Spec.HolderIdentity, "")
+	}
+}
+
+var _ = Describe("the leader killed between two steps of a pause", func() {
+	It("the next leader finishes the pause from the recorded campaigns, once: none forgotten, nothing restored", func() {
+		const lease = "bounceguard-failover-test"
+		killFirst := startReplica("failover", lease)
+		Eventually(leaseHolder(lease)).WithTimeout(20 * time.Second).ShouldNot(BeEmpty())
+		first := leaseHolder(lease)()
+		startReplica("failover", lease)
+
+		f := newFixtureIn(map[string]string{shardLabel: "failover"}, bgv1.ModeEnforce, longCooldown,
+			func(s *bgv1.ProtectionPolicySpec) { s.Smartlead.PauseAction = bgv1.PauseActionRemoveFromCampaigns })
+		id := f.sl.AddAccount("fran@acme.com")
+		c1 := f.sl.AddCampaign("DRAFTED", id)
+		c2 := f.sl.AddCampaign("DRAFTED", id)
+		c3 := f.sl.AddCampaign("PAUSED", id)
+		mb := f.mailbox("fran@acme.com", id)
+		// The second removal fails until the first leader is gone: it is stuck between steps one and two.
+		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusServiceUnavailable, Method: http.MethodDelete,
+			PathPrefix: fmt.Sprintf("/campaigns/%d/", c2)})
+		record(mb, 60, 3)
+		record(mb, 0, 2)
+		Eventually(health(mb)).Should(Equal(bgv1.HealthPaused))
+		removal := func(c int64) string {
+			return fmt.Sprintf(`DELETE /campaigns/%d/email-accounts {"email_account_ids":[%d]}`, c, id)
+		}
+		Eventually(func() []string { return f.sl.CallStrings() }).Should(ContainElement(removal(c2)))
+		Expect(campaign(f, c1).AccountIDs).To(BeEmpty(), "step one done before the kill")
+
+		By("killing the leader; Smartlead recovers while nobody leads")
+		killFirst()
+		f.sl.ClearFaults()
+		Eventually(leaseHolder(lease)).WithTimeout(20 * time.Second).ShouldNot(Equal(first))
+
+		Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(20*time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		Expect(mb.Status.Smartlead.RemovedCampaignIDs).To(ConsistOf(c1, c2, c3))
+		for _, c := range []int64{c1, c2, c3} {
+			Expect(campaign(f, c).AccountIDs).To(BeEmpty())
+		}
+		var done []string // successful calls
+		for _, c := range f.sl.Calls() {
+			if c.Code == http.StatusOK {
+				done = append(done, c.String())
+			}
+		}
+		for _, c := range []int64{c1, c2, c3} {
+			Expect(done).To(ContainElement(removal(c)))
+		}
+		// The campaign list is read once, by the first leader, and recorded before its first removal; the
+		// next leader works from that record (it does not read the list again, which would no longer hold
+		// c1). It removes the recorded campaigns again from the start: removals are idempotent, and a
+		// removal that failed is so never forgotten (the account would then be suspended instead).
+		all := f.sl.CallStrings()
+		Expect(countOf(all, fmt.Sprintf("GET /email-accounts/%d?fetch_campaigns=true", id))).To(Equal(1), "%v", all)
+		Expect(countOf(done, removal(c2))).To(Equal(1), "%v", all)
+		Expect(countOf(done, removal(c3))).To(Equal(1), "%v", all)
+		Expect(countOf(done, removal(c1))).To(BeNumerically("<=", 2), "%v", all)
+		for _, c := range all {
+			Expect(c).NotTo(HavePrefix("POST"), "nothing restored during a pause: %v", all)
+			Expect(c).NotTo(HavePrefix("PUT /email-accounts/suspend"), "no removal failed for good: no suspension: %v", all)
+		}
+
+		var events corev1.EventList
+		Expect(k8s.List(ctx, &events, client.InNamespace(f.ns))).To(Succeed())
+		paused := 0
+		for _, e := range events.Items {
+			if e.Reason == controllers.EventPausedInSmartlead && e.InvolvedObject.Name == mb.Name {
+				paused += int(max(e.Count, 1))
+			}
+		}
+		Expect(paused).To(Equal(1), "one pause, one Event")
+	})
+})
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
