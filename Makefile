@@ -55,6 +55,10 @@ bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause|BenchmarkHostileTraffic' -benchtime 1x -timeout 30m
 	$(GO) test ./controllers/ -run '^$$' -bench BenchmarkPolicyReconcile -benchmem
 
+.PHONY: e2e
+e2e: envtest ## Fleet-scale figures (docs/benchmarks.md): MAILBOXES (10000) over DOMAINS (200), the manager as its own process.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./hack/fleetscale -mailboxes $(or $(MAILBOXES),10000) -domains $(or $(DOMAINS),200)
+
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(or $(FUZZTIME),10m)

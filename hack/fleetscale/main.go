@@ -1,0 +1,410 @@
+// Command fleetscale measures the manager at fleet scale, as a process of its own against envtest:
+// N mailboxes over D domains, each created with a full de-duplication memory and rolling window (seeded
+// through the tally package, not millions of events over HTTP). It reports
+//   - the time from the manager's start to every Domain aggregated and the policy counted,
+//   - the manager's resident memory (VmRSS) at rest and after the load,
+//   - the time a policy mode change takes to reach every mailbox,
+//   - detection under a background load of webhooks: threshold-crossing bounce → Smartlead suspend, p50/p99,
+//   - the raw status-write ceiling of this API server, measured in the same run, as the baseline.
+//
+// Run it with `make e2e` (MAILBOXES=10000 by default); it needs KUBEBUILDER_ASSETS.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/testenv"
+	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/webhookreceiver"
+)
+
+const (
+	ns       = "fleet"
+	org      = "org-fleet"
+	apiKey   = "sk-fleet-DO-NOT-LOG"
+	whSecret = "whsec-fleet-DO-NOT-LOG"
+)
+
+func main() {
+	n := flag.Int("mailboxes", 10000, "Mailboxes to create.")
+	domains := flag.Int("domains", 200, "Domains they are spread over.")
+	targets := flag.Int("targets", 40, "Mailboxes driven over the pause threshold to measure detection.")
+	loadRate := flag.Float64("load", 100, "Background webhooks per second during the detection measurement.")
+	flag.Parse()
+	if err := run(*n, *domains, *targets, *loadRate); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetscale:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("[fleetscale %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func run(n, domains, targets int, loadRate float64) error {
+	ctx := context.Background()
+	step("starting envtest")
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	c := env.Client
+
+	sl := standin.New(apiKey, "/api/v1")
+	srv := httptest.NewServer(sl)
+	defer srv.Close()
+
+	step("creating the policy (Observe) and %d mailboxes over %d domains", n, domains)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: ns},
+		StringData: map[string]string{"apiKey": apiKey, "webhookSecret": whSecret}}); err != nil {
+		return err
+	}
+	policy := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+		Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeObserve, Smartlead: bgv1.SmartleadSettings{
+			BaseURL: srv.URL + "/api/v1", OrganizationID: org,
+			APIKeySecretRef:  &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"},
+			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}},
+			Recovery: bgv1.RecoveryRules{Cooldown: metav1.Duration{Duration: time.Hour}, MaxCooldown: metav1.Duration{Duration: time.Hour}}}}
+	if err := c.Create(ctx, policy); err != nil {
+		return err
+	}
+	// One status with a full history: the ledger remembers MaxEventIDs events, the window 100 sends.
+	var seeded bgv1.MailboxStatus
+	for i := range tally.MaxEventIDs + 40 {
+		tally.Apply(&seeded, tally.Event{ID: fmt.Sprintf("seed-%d", i), Kind: tally.Send, At: time.Now()}, false)
+	}
+	tally.Refresh(&seeded, 100)
+	seeded.Health = bgv1.HealthHealthy
+	emails := make([]string, n)
+	ids := make([]int64, n)
+	for i := range n {
+		emails[i] = fmt.Sprintf("box%d@d%d.fleet.example", i, i%domains)
+	}
+	for i := range targets {
+		ids[i] = sl.AddAccount(emails[i])
+	}
+	start := time.Now()
+	if err := parallel(32, n, func(i int) error {
+		mb := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("box%d", i), Namespace: ns},
+			Spec: bgv1.MailboxSpec{Email: emails[i]}}
+		if ids[i] != 0 {
+			mb.Spec.SmartleadAccountID = &ids[i]
+		}
+		if err := c.Create(ctx, mb); err != nil {
+			return err
+		}
+		mb.Status = *seeded.DeepCopy()
+		return c.Status().Update(ctx, mb)
+	}); err != nil {
+		return err
+	}
+	writes := time.Since(start)
+	step("created and seeded %d mailboxes in %s (%.0f writes/s: the raw ceiling, two writes each)", n, writes.Round(time.Millisecond),
+		float64(2*n)/writes.Seconds())
+
+	step("building and starting the manager as its own process")
+	dir, err := os.MkdirTemp("", "fleetscale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "manager")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the manager: %w", err)
+	}
+	user, err := env.AddUser(envtest.User{Name: "fleetscale", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	kcPath := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
+		return err
+	}
+	receiver := freeAddr()
+	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
+		return err
+	}
+	mgr := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--receiver-bind-address="+receiver)
+	mgr.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+	mgr.Stdout, mgr.Stderr = logFile, logFile
+	t0 := time.Now()
+	if err := mgr.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = mgr.Process.Kill(); _, _ = mgr.Process.Wait() }()
+
+	perDomain := map[string]int32{}
+	for _, e := range emails {
+		perDomain[e[strings.IndexByte(e, '@')+1:]]++
+	}
+	if err := waitFor(30*time.Minute, func() (bool, error) {
+		var p bgv1.ProtectionPolicy
+		if err := c.Get(ctx, client.ObjectKeyFromObject(policy), &p); err != nil {
+			return false, err
+		}
+		if p.Status.Mailboxes != int32(n) {
+			return false, nil
+		}
+		var ds bgv1.DomainList
+		if err := c.List(ctx, &ds, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		done := 0
+		for _, d := range ds.Items {
+			if d.Status.Mailboxes == perDomain[d.Name] && d.Status.Health != "" {
+				done++
+			}
+		}
+		return done == len(perDomain), nil
+	}); err != nil {
+		return err
+	}
+	aggregated := time.Since(t0)
+	step("every Domain aggregated and the policy counted %d mailboxes %s after the manager started", n, aggregated.Round(time.Millisecond))
+	time.Sleep(10 * time.Second)
+	rest := rss(mgr.Process.Pid)
+	step("manager RSS at rest: %.1f MiB", rest)
+
+	step("mode change Observe → Suggest")
+	t1 := time.Now()
+	if err := setMode(ctx, c, bgv1.ModeSuggest); err != nil {
+		return err
+	}
+	if err := waitFor(30*time.Minute, func() (bool, error) {
+		var list bgv1.MailboxList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, mb := range list.Items {
+			ready := findCondition(mb.Status.Conditions, bgv1.ConditionReady)
+			if ready == nil || !strings.HasSuffix(ready.Message, "mode Suggest") {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	modeChange := time.Since(t1)
+	step("the mode change reached all %d mailboxes in %s", n, modeChange.Round(time.Millisecond))
+
+	step("Enforce; background load of %.0f webhooks/s; %d mailboxes driven over the threshold", loadRate, targets)
+	if err := setMode(ctx, c, bgv1.ModeEnforce); err != nil {
+		return err
+	}
+	time.Sleep(5 * time.Second) // let the mode reach the mailboxes before the measurement
+	stop := make(chan struct{})
+	var loadSent, loadFailed atomic.Int64
+	var loadWG sync.WaitGroup
+	loadWG.Go(func() {
+		tick := time.NewTicker(time.Duration(float64(time.Second) / loadRate))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			sender := emails[targets+i%(n-targets)]
+			go func() {
+				if code, err := post(receiver, event(sender, "load", i, false)); err != nil || code != http.StatusOK {
+					loadFailed.Add(1)
+				}
+				loadSent.Add(1)
+			}()
+		}
+	})
+	var detections []time.Duration
+	for k := range targets {
+		for b := range 4 {
+			if code, err := post(receiver, event(emails[k], "pre", k*10+b, true)); err != nil || code != http.StatusOK {
+				return fmt.Errorf("bounce %d of %s: %d %v", b, emails[k], code, err)
+			}
+		}
+		sent := time.Now()
+		if code, err := post(receiver, event(emails[k], "cross", k, true)); err != nil || code != http.StatusOK {
+			return fmt.Errorf("threshold bounce of %s: %d %v", emails[k], code, err)
+		}
+		var at time.Time
+		if err := waitFor(time.Minute, func() (bool, error) {
+			for _, call := range sl.Calls() {
+				if call.Path == fmt.Sprintf("/email-accounts/suspend/%d", ids[k]) && call.Code == http.StatusOK {
+					at = call.At
+					return true, nil
+				}
+			}
+			return false, nil
+		}); err != nil {
+			return fmt.Errorf("no suspend of %s: %w", emails[k], err)
+		}
+		detections = append(detections, at.Sub(sent))
+	}
+	close(stop)
+	loadWG.Wait()
+	loaded := rss(mgr.Process.Pid)
+	slices.Sort(detections)
+	p50, p99 := detections[len(detections)/2], detections[min(len(detections)-1, len(detections)*99/100)]
+	step("detection under load (%d background webhooks, %d failed): p50 %s, p99 %s (of %d)", loadSent.Load(), loadFailed.Load(),
+		p50.Round(time.Microsecond), p99.Round(time.Microsecond), len(detections))
+	step("manager RSS after the load: %.1f MiB", loaded)
+
+	fmt.Printf("\n| mailboxes | domains | raw writes/s | start → all Domains aggregated | RSS at rest | RSS after load | mode change → all mailboxes | detection p50 / p99 under %.0f webhooks/s |\n", loadRate)
+	fmt.Printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| %d | %d | %.0f | %s | %.1f MiB | %.1f MiB | %s | %s / %s |\n", n, domains, float64(2*n)/writes.Seconds(),
+		aggregated.Round(100*time.Millisecond), rest, loaded, modeChange.Round(100*time.Millisecond),
+		p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond))
+	return nil
+}
+
+func setMode(ctx context.Context, c client.Client, mode bgv1.Mode) error {
+	patch := []byte(fmt.Sprintf(`{"spec":{"mode":%q}}`, mode))
+	return c.Patch(ctx, &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}},
+		client.RawPatch("application/merge-patch+json", patch))
+}
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+// event is a flat-shape webhook with a real-looking message id and SMTP text.
+func event(sender, kind string, seq int, bounce bool) []byte {
+	typ, extra := "EMAIL_SENT", ""
+	if bounce {
+		typ, extra = "EMAIL_BOUNCE", `,"bounce_message":"550 5.1.1 <lead@example.org>: Recipient address rejected: User unknown in virtual mailbox table"`
+	}
+	return []byte(fmt.Sprintf(`{"event_type":%q,"from_email":%q,"to_email":"lead%d@example.org","campaign_id":7,`+
+		`"sent_message":{"message_id":"<CAF%s%d.%d@mail.gmail.com>"},"event_timestamp":%q%s}`,
+		typ, sender, seq, kind, seq, time.Now().UnixNano(), time.Now().UTC().Format(time.RFC3339Nano), extra))
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func post(addr string, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+webhookreceiver.WebhookPath, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Organization-Id", org)
+	req.Header.Set("X-Smartlead-Signature", webhookreceiver.Sign(body, whSecret))
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// rss is the process's resident memory in MiB, from /proc.
+func rss(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+func waitFor(timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for last := time.Now(); ; {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done after %s", timeout)
+		}
+		if time.Since(last) > 20*time.Second {
+			step("still waiting ...")
+			last = time.Now()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func parallel(workers, n int, fn func(int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				if (i+1)%5000 == 0 {
+					step("%d mailboxes written", i+1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
