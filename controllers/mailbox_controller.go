@@ -568,7 +568,9 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 	return r.Shard.watchNamespaces(ctrl.NewControllerManagedBy(mgr), r.Client, &bgv1.MailboxList{}).
 		For(&bgv1.Mailbox{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
-		Watches(&bgv1.ProtectionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxPolicy)),
+		// A policy change reaches every mailbox of it: at low priority, so that thousands of them do not
+		// hold up a threshold crossing that a receiver write brings meanwhile.
+		Watches(&bgv1.ProtectionPolicy{}, lowPriority(handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxPolicy))),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
 				UpdateFunc: func(e event.UpdateEvent) bool {
 					return conditionStatus(e.ObjectOld.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady) !=

@@ -5,6 +5,10 @@ import (
 	"sync/atomic"
 
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
@@ -32,4 +36,43 @@ func (s *queueSource) Add(reqs ...reconcile.Request) {
 			(*q).Add(r)
 		}
 	}
+}
+
+// lowPriority has h enqueue what it enqueues at handler.LowPriority: bulk work, such as every mailbox
+// of a policy whose mode changed, then waits behind what the receiver's writes bring (a threshold
+// crossing) instead of in front of it. A request already queued keeps its higher priority, and a
+// receiver write raises a queued low one.
+func lowPriority(h handler.EventHandler) handler.EventHandler {
+	return lowPriorityHandler{h}
+}
+
+type lowPriorityHandler struct{ handler.EventHandler }
+
+func (h lowPriorityHandler) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.EventHandler.Create(ctx, e, lowPriorityQueue{q})
+}
+
+func (h lowPriorityHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.EventHandler.Update(ctx, e, lowPriorityQueue{q})
+}
+
+func (h lowPriorityHandler) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.EventHandler.Delete(ctx, e, lowPriorityQueue{q})
+}
+
+func (h lowPriorityHandler) Generic(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.EventHandler.Generic(ctx, e, lowPriorityQueue{q})
+}
+
+// lowPriorityQueue adds at handler.LowPriority when the queue is a priority queue.
+type lowPriorityQueue struct {
+	workqueue.TypedRateLimitingInterface[reconcile.Request]
+}
+
+func (q lowPriorityQueue) Add(item reconcile.Request) {
+	if pq, ok := q.TypedRateLimitingInterface.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, item)
+		return
+	}
+	q.TypedRateLimitingInterface.Add(item)
 }

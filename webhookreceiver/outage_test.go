@@ -81,13 +81,7 @@ var _ = Describe("the API server going away for 10 s in the middle of a stream",
 			sender := emails[i%len(emails)]
 			bounce := i%6 == 0
 			plan = append(plan, sendEvent(sender, i, bounce))
-			t := want[sender]
-			if bounce {
-				t[1]++
-			} else {
-				t[0]++
-			}
-			want[sender] = t
+			count(want, sender, bounce)
 		}
 		seen := &answers{}
 		var acknowledged atomic.Int64

@@ -17,6 +17,17 @@ import (
 )
 
 // tallies reads sent and bounced per mailbox email from the API server.
+// count adds one send (or bounce) of sender to the expected tallies.
+func count(want map[string][2]int64, sender string, bounce bool) {
+	t := want[sender]
+	if bounce {
+		t[1]++
+	} else {
+		t[0]++
+	}
+	want[sender] = t
+}
+
 func tallies(ns string) map[string][2]int64 {
 	var list bgv1.MailboxList
 	Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
@@ -49,13 +60,7 @@ var _ = Describe("the receiver against a real API server", Ordered, func() {
 			sender := emails[i%len(emails)]
 			bounce := i%9 == 0
 			events = append(events, plan{w: sendEvent(sender, i, bounce)})
-			t := want[sender]
-			if bounce {
-				t[1]++
-			} else {
-				t[0]++
-			}
-			want[sender] = t
+			count(want, sender, bounce)
 		}
 		for i := range 50 { // 10% are re-deliveries of events already in the list
 			events = append(events, plan{w: events[i*9].w, dup: true})

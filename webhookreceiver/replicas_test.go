@@ -54,13 +54,7 @@ var _ = Describe("three replicas taking one stream", func() {
 			if i < dups { // Smartlead's retry of an acknowledged event, landing on another replica
 				plan = append(plan, delivery{w, (i + 1) % 3})
 			}
-			t := want[sender]
-			if bounce {
-				t[1]++
-			} else {
-				t[0]++
-			}
-			want[sender] = t
+			count(want, sender, bounce)
 		}
 		var wg sync.WaitGroup
 		errs := make(chan error, len(plan))

@@ -64,13 +64,7 @@ var _ = Describe("two shards splitting a fleet by namespace label", func() {
 			if i%4 < 2 {
 				plan = append(plan, delivery{addr, org, secret, w}) // Smartlead's retry
 			}
-			t := want[ns][sender]
-			if bounce {
-				t[1]++
-			} else {
-				t[0]++
-			}
-			want[ns][sender] = t
+			count(want[ns], sender, bounce)
 		}
 		var wg sync.WaitGroup
 		errs := make(chan error, len(plan))

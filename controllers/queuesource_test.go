@@ -1,0 +1,55 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+)
+
+// A policy change that maps to a thousand mailboxes queues them behind a mailbox that a receiver write
+// brings afterwards, and that write raises one of the thousand that was already queued.
+func TestPolicyFanOutWaitsBehindReceiverWrites(t *testing.T) {
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	fanOut := lowPriority(handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		reqs := make([]reconcile.Request, 1000)
+		for i := range reqs {
+			reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("m%d", i)}}
+		}
+		return reqs
+	}))
+	policy := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ns", ResourceVersion: "1"}}
+	changed := policy.DeepCopy()
+	changed.ResourceVersion, changed.Generation = "2", 2
+	fanOut.Update(context.Background(), event.UpdateEvent{ObjectOld: policy, ObjectNew: changed}, q)
+
+	// The receiver's writes: one to a mailbox outside the fan-out, one to m500, already queued low.
+	written := func(name string) {
+		mb := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: "1"}}
+		after := mb.DeepCopy()
+		after.ResourceVersion = "2"
+		(&handler.EnqueueRequestForObject{}).Update(context.Background(), event.UpdateEvent{ObjectOld: mb, ObjectNew: after}, q)
+	}
+	written("crossing")
+	written("m500")
+	for _, want := range []string{"crossing", "m500"} {
+		got, _ := q.Get()
+		if got.Name != want {
+			t.Fatalf("got %s first, want %s: the fan-out is in front of a receiver write", got.Name, want)
+		}
+		q.Done(got)
+	}
+	if n := q.Len(); n != 999 {
+		t.Fatalf("%d left, want the other 999 of the fan-out", n)
+	}
+}
