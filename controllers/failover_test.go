@@ -35,8 +35,8 @@ func startReplica(shard, id string) (kill func()) {
 		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:      opts.CacheOptions(),
+		Controller:     config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:          opts.CacheOptions(),
 		LeaderElection: true, LeaderElectionID: id, LeaderElectionNamespace: "default",
 		LeaseDuration: ptr.To(3 * time.Second), RenewDeadline: ptr.To(2 * time.Second), RetryPeriod: ptr.To(250 * time.Millisecond),
 	})
@@ -100,7 +100,7 @@ var _ = Describe("the leader killed between two steps of a pause", func() {
 		f.sl.ClearFaults()
 		Eventually(leaseHolder(lease)).WithTimeout(20 * time.Second).ShouldNot(Equal(first))
 
-		Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(20*time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(20 * time.Second).Should(HaveField("Status", metav1.ConditionTrue))
 		Expect(mb.Status.Smartlead.RemovedCampaignIDs).To(ConsistOf(c1, c2, c3))
 		for _, c := range []int64{c1, c2, c3} {
 			Expect(campaign(f, c).AccountIDs).To(BeEmpty())

@@ -78,7 +78,7 @@ var _ = BeforeSuite(func() {
 		ReceiverMaxEventAge: 2 * time.Hour, ReceiverBatchWindow: 2 * time.Millisecond,
 		// Every namespace but those a test labels into a shard of its own (failover_test.go).
 		WatchLabelSelector: "!" + shardLabel,
-		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}})).To(Succeed())
+		SmartleadOptions:   smartlead.Options{Backoff: 50 * time.Millisecond}})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()
