@@ -566,7 +566,7 @@ func clockNow(c clock.PassiveClock) time.Time {
 // included), when its policy's spec or readiness changes, and when its Domain's health changes.
 func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return r.Shard.watchNamespaces(ctrl.NewControllerManagedBy(mgr), r.Client, &bgv1.MailboxList{}).
-		For(&bgv1.Mailbox{}).
+		Watches(&bgv1.Mailbox{}, mailboxChanges()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		// A policy change reaches every mailbox of it: at low priority, so that thousands of them do not
 		// hold up a threshold crossing that a receiver write brings meanwhile.

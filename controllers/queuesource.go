@@ -2,15 +2,21 @@ package controllers
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync/atomic"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
 
 // queueSource hands a controller's work queue to code outside the controller (an informer handler that
@@ -75,4 +81,45 @@ func (q lowPriorityQueue) Add(item reconcile.Request) {
 		return
 	}
 	q.TypedRateLimitingInterface.Add(item)
+}
+
+// mailboxChanges enqueues a Mailbox on its own changes. What can change its health or what must be done
+// — an event the receiver recorded, a Smartlead outcome, its spec, annotations, finalizers or deletion —
+// is queued at normal priority; a change the reconciler made itself (conditions, health it already
+// acted on) only at low priority, like the initial list. Without this, each status write of a
+// fleet-wide mode change would queue its mailbox again at normal priority, in front of a threshold
+// crossing.
+func mailboxChanges() handler.EventHandler {
+	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], o client.Object, low bool) {
+		req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+		if low {
+			lowPriorityQueue{q}.Add(req)
+			return
+		}
+		q.Add(req)
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object, e.IsInInitialList)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
+			add(q, cur, !urgentChange(old, cur))
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object, false)
+		},
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q, e.Object, false)
+		},
+	}
+}
+
+// urgentChange reports whether a Mailbox changed in what can change its health or what must be done.
+func urgentChange(old, cur *bgv1.Mailbox) bool {
+	return old.Generation != cur.Generation || !maps.Equal(old.Annotations, cur.Annotations) ||
+		!slices.Equal(old.Finalizers, cur.Finalizers) || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
+		old.Status.Sent != cur.Status.Sent || old.Status.Bounced != cur.Status.Bounced ||
+		old.Status.SoftBounced != cur.Status.SoftBounced || !old.Status.LastEventAt.Equal(cur.Status.LastEventAt) ||
+		!equality.Semantic.DeepEqual(old.Status.Smartlead, cur.Status.Smartlead)
 }

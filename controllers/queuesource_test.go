@@ -53,3 +53,36 @@ func TestPolicyFanOutWaitsBehindReceiverWrites(t *testing.T) {
 		t.Fatalf("%d left, want the other 999 of the fan-out", n)
 	}
 }
+
+// Which of a Mailbox's own changes are queued at normal priority: what the receiver recorded, a
+// Smartlead outcome, its spec, annotations, finalizers and deletion; not the reconciler's own writes.
+func TestUrgentChange(t *testing.T) {
+	base := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "ns", Generation: 1},
+		Status: bgv1.MailboxStatus{Sent: 10, Health: bgv1.HealthHealthy}}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name   string
+		change func(*bgv1.Mailbox)
+		urgent bool
+	}{
+		{"conditions only (the reconciler's write)", func(m *bgv1.Mailbox) {
+			m.Status.Conditions = []metav1.Condition{{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Message: "mode Suggest"}}
+		}, false},
+		{"health the reconciler set", func(m *bgv1.Mailbox) { m.Status.Health, m.Status.ObservedGeneration = bgv1.HealthWarning, 1 }, false},
+		{"a send recorded", func(m *bgv1.Mailbox) { m.Status.Sent++ }, true},
+		{"a bounce recorded", func(m *bgv1.Mailbox) { m.Status.Bounced++ }, true},
+		{"a soft bounce recorded", func(m *bgv1.Mailbox) { m.Status.SoftBounced++ }, true},
+		{"an event's time", func(m *bgv1.Mailbox) { m.Status.LastEventAt = &now }, true},
+		{"a Smartlead outcome", func(m *bgv1.Mailbox) { m.Status.Smartlead.Suspended = true }, true},
+		{"the spec", func(m *bgv1.Mailbox) { m.Generation++ }, true},
+		{"a resume annotation", func(m *bgv1.Mailbox) { m.Annotations = map[string]string{bgv1.AnnotationResume: "1"} }, true},
+		{"a finalizer", func(m *bgv1.Mailbox) { m.Finalizers = []string{"x"} }, true},
+		{"deletion", func(m *bgv1.Mailbox) { m.DeletionTimestamp = &now }, true},
+	} {
+		cur := base.DeepCopy()
+		tc.change(cur)
+		if got := urgentChange(base, cur); got != tc.urgent {
+			t.Errorf("%s: urgent = %v, want %v", tc.name, got, tc.urgent)
+		}
+	}
+}
