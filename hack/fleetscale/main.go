@@ -152,6 +152,7 @@ func run(n, domains, targets int, loadRate float64) error {
 	// The mode each mailbox's Ready condition names ("" before its first reconcile), and how many name each.
 	var modesMu sync.Mutex
 	modeOf, inMode := map[string]string{}, map[string]int{}
+	seenCrossing := map[string]time.Time{}
 	note := func(obj any) {
 		mb, ok := obj.(*bgv1.Mailbox)
 		if !ok {
@@ -164,6 +165,9 @@ func run(n, domains, targets int, loadRate float64) error {
 			}
 		}
 		modesMu.Lock()
+		if mb.Status.Bounced >= 5 && seenCrossing[mb.Name].IsZero() {
+			seenCrossing[mb.Name] = time.Now() // when a watch of this API server shows the crossing bounce
+		}
 		if old, ok := modeOf[mb.Name]; !ok || old != mode {
 			if ok {
 				inMode[old]--
@@ -332,7 +336,11 @@ func run(n, domains, targets int, loadRate float64) error {
 		}); err != nil {
 			keep = true
 			missed = append(missed, emails[k])
-			step("no suspend of %s within a minute", emails[k])
+			modesMu.Lock()
+			seenAt := seenCrossing[fmt.Sprintf("box%d", k)]
+			modesMu.Unlock()
+			step("no suspend of %s within a minute; this tool's own watch showed its crossing bounce %s after it was sent",
+				emails[k], seenAt.Sub(sent).Round(time.Millisecond))
 			continue
 		}
 		detections = append(detections, at.Sub(sent))
