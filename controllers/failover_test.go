@@ -13,10 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
@@ -33,13 +30,7 @@ const shardLabel = "bounceguard.io/shard"
 func startReplica(shard, id string) (kill func()) {
 	opts := controllers.Options{ReceiverBindAddress: "0", WatchLabelSelector: shardLabel + "=" + shard,
 		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller:     config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:          opts.CacheOptions(),
-		LeaderElection: true, LeaderElectionID: id, LeaderElectionNamespace: "default",
-		LeaseDuration: ptr.To(3 * time.Second), RenewDeadline: ptr.To(2 * time.Second), RetryPeriod: ptr.To(250 * time.Millisecond),
-	})
+	mgr, err := env.NewReplica(opts.CacheOptions(), id, 3*time.Second)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, opts)).To(Succeed())
 	rctx, cancel := context.WithCancel(context.Background())

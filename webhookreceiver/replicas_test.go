@@ -7,10 +7,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bounceguard/bounceguard/controllers"
 )
@@ -18,13 +14,7 @@ import (
 // startReplica runs one of several manager replicas electing a leader under id; every replica serves
 // the receiver.
 func startReplica(addr, id string) (stop func()) {
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller:     config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:          (&controllers.Options{}).CacheOptions(),
-		LeaderElection: true, LeaderElectionID: id, LeaderElectionNamespace: "default",
-		LeaseDuration: ptr.To(4 * time.Second), RenewDeadline: ptr.To(3 * time.Second), RetryPeriod: ptr.To(500 * time.Millisecond),
-	})
+	mgr, err := env.NewReplica((&controllers.Options{}).CacheOptions(), id, 4*time.Second)
 	Expect(err).NotTo(HaveOccurred())
 	return runManager(mgr, addr, 2*time.Millisecond)
 }

@@ -10,11 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
@@ -24,14 +20,8 @@ import (
 func startShard(addr, selector string) (stop func()) {
 	opts := controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20, ReceiverBatchWindow: 2 * time.Millisecond,
 		WatchLabelSelector: selector}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:      opts.CacheOptions(),
-		// Each shard on the lease its selector names: were they one lease, one shard would have no leader.
-		LeaderElection: true, LeaderElectionID: opts.LeaderElectionID(), LeaderElectionNamespace: "default",
-		LeaseDuration: ptr.To(4 * time.Second), RenewDeadline: ptr.To(3 * time.Second), RetryPeriod: ptr.To(500 * time.Millisecond),
-	})
+	// Each shard on the lease its selector names: were they one lease, one shard would have no leader.
+	mgr, err := env.NewReplica(opts.CacheOptions(), opts.LeaderElectionID(), 4*time.Second)
 	Expect(err).NotTo(HaveOccurred())
 	return runManagerWith(mgr, opts)
 }

@@ -153,6 +153,25 @@ func (e *Env) AsManager(ctx context.Context) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// NewReplica returns one of several leader-elected manager replicas: they elect their leader on the
+// lease leaseID in namespace default, with the cache options given (bounceguard's, which this package
+// cannot build), a lease of leaseDuration and short renewals, so that a failover takes seconds.
+func (e *Env) NewReplica(cacheOpts cache.Options, leaseID string, leaseDuration time.Duration) (ctrl.Manager, error) {
+	return ctrl.NewManager(e.Config, ctrl.Options{
+		Cache:                   cacheOpts,
+		Scheme:                  e.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection:          true,
+		LeaderElectionID:        leaseID,
+		LeaderElectionNamespace: "default",
+		LeaseDuration:           ptr.To(leaseDuration),
+		RenewDeadline:           ptr.To(leaseDuration * 2 / 3),
+		RetryPeriod:             ptr.To(leaseDuration / 8),
+	})
+}
+
 // NewManagerWith is NewManager acting with cfg (e.g. AsManager's).
 func (e *Env) NewManagerWith(cfg *rest.Config) (ctrl.Manager, error) {
 	return ctrl.NewManager(cfg, ctrl.Options{
