@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -87,12 +89,20 @@ func (s *Shard) Contains(ctx context.Context, ns string) bool {
 }
 
 // watchNamespaces has b reconcile every object of list's type in a namespace that joins the shard (is
-// labelled to match); unsharded, it adds nothing.
+// labelled to match: it appears in the shard's Namespace cache); unsharded, it adds nothing. Namespaces
+// listed at start and later edits of a member namespace reconcile nothing: the objects' own watches
+// cover them.
 func (s *Shard) watchNamespaces(b *builder.Builder, c client.Reader, list client.ObjectList) *builder.Builder {
 	if s.Selector() == nil {
 		return b
 	}
-	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(requestsInNamespace(c, list)))
+	joins := predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return !e.IsInInitialList },
+		UpdateFunc: func(event.UpdateEvent) bool { return false },
+		DeleteFunc: func(event.DeleteEvent) bool { return false },
+	}
+	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(requestsInNamespace(c, list)),
+		builder.WithPredicates(joins))
 }
 
 // requestsInNamespace maps a Namespace that joins the shard to every object of list's type in it.
