@@ -30,13 +30,15 @@ func init() {
 
 func main() {
 	var opts controllers.Options
-	var metricsAddr, probeAddr, leaderNamespace, leaderID string
+	var metricsAddr, probeAddr, pprofAddr, leaderNamespace, leaderID string
 	var secureMetrics, enableHTTP2, leaderElect bool
 	var apiQPS float64
 	var apiBurst int
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (:8443 serves HTTPS, :8080 plain HTTP with --metrics-secure=false, 0 disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"Address a net/http/pprof endpoint binds to, for heap and goroutine profiles (e.g. 127.0.0.1:6060); default: off.")
 	flag.BoolVar(&leaderElect, "leader-elect", false,
 		"Elect a leader so that only one replica runs the controllers; every replica serves the receiver.")
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "",
@@ -83,6 +85,7 @@ func main() {
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        leaderID,
 		LeaderElectionNamespace: leaderNamespace,

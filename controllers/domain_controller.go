@@ -144,8 +144,7 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 	} else {
 		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
 	}
-	setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady,
-		fmt.Sprintf("governed by ProtectionPolicy %s, mode %s", d.PolicyName(), rules.Mode))
+	setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+d.PolicyName())
 }
 
 // SetupWithManager registers the reconciler. It runs when a mailbox of the domain appears, goes, or

@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,6 +79,10 @@ type MailboxReconciler struct {
 	Queues *SmartleadQueues
 	// Fleet counts the policies' mailboxes for the safety limit; nil or not yet synced: they are listed.
 	Fleet *Fleet
+	// ConditionWrites paces the status writes that change nothing but conditions (a policy's mode or
+	// rules changing under a whole fleet), so that they leave the API server room for the writes that
+	// decide something; nil: unpaced.
+	ConditionWrites *rate.Limiter
 
 	mu sync.Mutex
 	// pausedRecently holds the mailboxes this reconciler paused in Smartlead, so that the safety limit
@@ -107,6 +113,12 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	var queueFor *Credentials // Smartlead work to queue once this reconcile's state is written
 	defer func() {
 		var perr error
+		if r.ConditionWrites != nil && transition == nil && queueFor == nil && conditionsOnly(before, &mb) {
+			if werr := r.ConditionWrites.Wait(ctx); werr != nil && err == nil {
+				err = werr
+				return
+			}
+		}
 		if restartWindow {
 			perr = patchStatusLocked(ctx, r.Client, before, &mb)
 		} else {
@@ -202,6 +214,15 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		result.RequeueAfter = minPositive(result.RequeueAfter, holdRecheck)
 	}
 	return result, nil
+}
+
+// conditionsOnly reports whether a reconcile changed nothing of a Mailbox but its conditions (and the
+// generation they describe): a write that decides nothing.
+func conditionsOnly(before, after *bgv1.Mailbox) bool {
+	a, b := before.Status, after.Status // shallow copies: only the two fields below are changed
+	a.Conditions, b.Conditions = nil, nil
+	a.ObservedGeneration = b.ObservedGeneration
+	return equality.Semantic.DeepEqual(a, b) && before.Generation == after.Generation
 }
 
 // unusable says why a mailbox must not be acted on although its policy exists: an Enforce policy without
@@ -445,7 +466,8 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	case a.unavailable != "":
 		setReady(conds, gen, ReasonSmartleadUnavailable, a.unavailable)
 	default:
-		setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+mb.PolicyName()+", mode "+string(mode))
+		// Not the mode: the policy shows it, and naming it here would make a mode change rewrite every Mailbox.
+		setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+mb.PolicyName())
 	}
 }
 

@@ -115,11 +115,13 @@ func mailboxChanges() handler.EventHandler {
 	}
 }
 
-// urgentChange reports whether a Mailbox changed in what can change its health or what must be done.
+// urgentChange reports whether a Mailbox changed in what can make it worse or what must be done: a
+// bounce recorded, a Smartlead outcome, its spec, annotations, finalizers or deletion. A send alone only
+// dilutes the bounces in its window (it can lead to a recovery, never to a pause), so it waits behind
+// those, with the reconciler's own writes and a policy's fan-out.
 func urgentChange(old, cur *bgv1.Mailbox) bool {
 	return old.Generation != cur.Generation || !maps.Equal(old.Annotations, cur.Annotations) ||
 		!slices.Equal(old.Finalizers, cur.Finalizers) || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
-		old.Status.Sent != cur.Status.Sent || old.Status.Bounced != cur.Status.Bounced ||
-		old.Status.SoftBounced != cur.Status.SoftBounced || !old.Status.LastEventAt.Equal(cur.Status.LastEventAt) ||
+		old.Status.Bounced != cur.Status.Bounced || old.Status.SoftBounced != cur.Status.SoftBounced ||
 		!equality.Semantic.DeepEqual(old.Status.Smartlead, cur.Status.Smartlead)
 }

@@ -54,8 +54,8 @@ func TestPolicyFanOutWaitsBehindReceiverWrites(t *testing.T) {
 	}
 }
 
-// Which of a Mailbox's own changes are queued at normal priority: what the receiver recorded, a
-// Smartlead outcome, its spec, annotations, finalizers and deletion; not the reconciler's own writes.
+// Which of a Mailbox's own changes are queued at normal priority: a bounce the receiver recorded, a
+// Smartlead outcome, its spec, annotations, finalizers and deletion; not sends, nor the reconciler's own writes.
 func TestUrgentChange(t *testing.T) {
 	base := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "ns", Generation: 1},
 		Status: bgv1.MailboxStatus{Sent: 10, Health: bgv1.HealthHealthy}}
@@ -69,10 +69,10 @@ func TestUrgentChange(t *testing.T) {
 			m.Status.Conditions = []metav1.Condition{{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Message: "mode Suggest"}}
 		}, false},
 		{"health the reconciler set", func(m *bgv1.Mailbox) { m.Status.Health, m.Status.ObservedGeneration = bgv1.HealthWarning, 1 }, false},
-		{"a send recorded", func(m *bgv1.Mailbox) { m.Status.Sent++ }, true},
+		{"a send recorded (it can only dilute the window)", func(m *bgv1.Mailbox) { m.Status.Sent++; m.Status.WindowSends++ }, false},
 		{"a bounce recorded", func(m *bgv1.Mailbox) { m.Status.Bounced++ }, true},
 		{"a soft bounce recorded", func(m *bgv1.Mailbox) { m.Status.SoftBounced++ }, true},
-		{"an event's time", func(m *bgv1.Mailbox) { m.Status.LastEventAt = &now }, true},
+		{"an event's time", func(m *bgv1.Mailbox) { m.Status.LastEventAt = &now }, false},
 		{"a Smartlead outcome", func(m *bgv1.Mailbox) { m.Status.Smartlead.Suspended = true }, true},
 		{"the spec", func(m *bgv1.Mailbox) { m.Generation++ }, true},
 		{"a resume annotation", func(m *bgv1.Mailbox) { m.Annotations = map[string]string{bgv1.AnnotationResume: "1"} }, true},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -15,8 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/secretstore"
 	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/tally"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
@@ -35,6 +38,9 @@ type Options struct {
 	ReceiverBatchWindow time.Duration
 	// MailboxConcurrency is how many mailboxes are reconciled at once (Smartlead calls run on their own queues).
 	MailboxConcurrency int
+	// ConditionWriteQPS paces the Mailbox status writes that change only conditions (e.g. a policy's mode
+	// change reaching every mailbox), so that the writes deciding something keep the API server's room; 0: unpaced.
+	ConditionWriteQPS float64
 	// Smartlead returns the Smartlead client of a policy; default: built from the policy's API key Secret.
 	Smartlead SmartleadProvider
 	// SmartleadOptions tune the default provider's clients (retries, backoff, timeout).
@@ -61,17 +67,24 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Shard by namespace label (e.g. bounceguard.io/shard=a): this manager handles only the matching namespaces' "+
 			"policies, mailboxes, domains, webhooks and gate questions, and elects its leader on its own lease. Empty: every namespace.")
 	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls run apart, on one queue per API key).")
+	fs.Float64Var(&o.ConditionWriteQPS, "condition-write-qps", 100,
+		"Mailbox status writes per second that change only conditions (a policy change reaching a whole fleet); "+
+			"writes that record a health change or a Smartlead step are never held back by it. 0: unpaced.")
 }
 
 // CacheOptions are the manager cache settings bounceguard runs with: objects are cached without their
-// managedFields, which no reconciler reads and which can be most of a small object's size; Secrets are
+// managedFields, which no reconciler reads and which can be most of a small object's size; Mailboxes
+// without their de-duplication memory (tally.StripRecent), which only the receiver reads; Secrets are
 // watched for their metadata alone, without annotations (see WatchSecrets); a shard caches only its own
 // Namespaces.
 func (o *Options) CacheOptions() cache.Options {
 	strip := cache.TransformStripManagedFields()
 	opts := cache.Options{DefaultTransform: func(in any) (any, error) {
-		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
-			m.Annotations = nil // Secrets' metadata: kubectl's last-applied annotation holds a copy of the data
+		switch o := in.(type) {
+		case *metav1.PartialObjectMetadata:
+			o.Annotations = nil // Secrets' metadata: kubectl's last-applied annotation holds a copy of the data
+		case *bgv1.Mailbox:
+			tally.StripRecent(&o.Status) // a third of a cached Mailbox; the receiver reads it from the API server
 		}
 		return strip(in)
 	}}
@@ -98,6 +111,9 @@ func (o *Options) Validate() error {
 	if o.ReceiverMaxEventAge < 0 || o.ReceiverMaxEventAge > webhookreceiver.DedupHorizon {
 		return fmt.Errorf("--receiver-max-event-age %s: must be between 0 and the de-duplication horizon %s, "+
 			"or an older retry could be counted twice", o.ReceiverMaxEventAge, webhookreceiver.DedupHorizon)
+	}
+	if o.ConditionWriteQPS < 0 {
+		return fmt.Errorf("--condition-write-qps %g: must be 0 (unpaced) or more", o.ConditionWriteQPS)
 	}
 	return nil
 }
@@ -135,6 +151,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
 		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader(), Fleet: fleet, Shard: shard}
+	if opts.ConditionWriteQPS > 0 {
+		mailboxes.ConditionWrites = rate.NewLimiter(rate.Limit(opts.ConditionWriteQPS), 1+int(opts.ConditionWriteQPS/10))
+	}
 	mailboxes.Queues = &SmartleadQueues{Carry: mailboxes.carryOut}
 	if err := mgr.Add(mailboxes.Queues); err != nil {
 		return fmt.Errorf("adding the Smartlead queues: %w", err)

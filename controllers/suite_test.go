@@ -67,18 +67,19 @@ var _ = BeforeSuite(func() {
 	// The manager runs with exactly the generated ClusterRole's rights: every test also proves it is enough.
 	asManager, err := env.AsManager(context.Background())
 	Expect(err).NotTo(HaveOccurred())
-	mgr, err := env.NewManagerWith(asManager)
-	Expect(err).NotTo(HaveOccurred())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
 	addr := ln.Addr().String()
 	Expect(ln.Close()).To(Succeed())
 	receiverURL = "http://" + addr
-	Expect(controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+	opts := controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
 		ReceiverMaxEventAge: 2 * time.Hour, ReceiverBatchWindow: 2 * time.Millisecond,
 		// Every namespace but those a test labels into a shard of its own (failover_test.go).
 		WatchLabelSelector: "!" + shardLabel,
-		SmartleadOptions:   smartlead.Options{Backoff: 50 * time.Millisecond}})).To(Succeed())
+		SmartleadOptions:   smartlead.Options{Backoff: 50 * time.Millisecond}}
+	mgr, err := env.NewManagerWith(asManager, opts.CacheOptions())
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.Setup(mgr, opts)).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()

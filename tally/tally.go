@@ -172,3 +172,11 @@ func appendBounded[T any](s []T, v T, max int) []T {
 	}
 	return s
 }
+
+// StripRecent removes the de-duplication memory (the recent event digests, in either form) from a copy of
+// a status: what the manager's cache keeps of it. Only the receiver reads that memory, from the API
+// server, when it writes; a copy without it must never be the base of a write of events.
+func StripRecent(st *bgv1.MailboxStatus) {
+	st.Ledger.Recent = ""
+	st.Ledger.EventIDs = nil
+}

@@ -104,7 +104,7 @@ type receiverBench struct {
 // start runs one manager with the batched receiver (2 ms window) and a second, unbatched receiver.
 func (rb *receiverBench) start() {
 	rb.batchedAddr, rb.unbatchedAddr = benchAddr(rb.b), benchAddr(rb.b)
-	mgr, err := rb.env.NewManager()
+	mgr, err := rb.env.NewManager((&controllers.Options{}).CacheOptions())
 	if err != nil {
 		rb.b.Fatal(err)
 	}

@@ -19,9 +19,6 @@ import (
 // maxWriteAttempts bounds the re-read-and-re-apply loop of one flush.
 const maxWriteAttempts = 20
 
-// idleForget is how long the committer keeps the newest copy of a mailbox that has no event in flight.
-const idleForget = 30 * time.Second
-
 // writeTimeout bounds one flush's API calls.
 const writeTimeout = 10 * time.Second
 
@@ -34,19 +31,15 @@ type Committer struct {
 	client client.Client
 	reader client.Reader
 	window time.Duration
-	// forgetAfter is how long a quiet mailbox's queue is kept (idleForget).
-	forgetAfter time.Duration
 
 	mu     sync.Mutex
 	queues map[types.NamespacedName]*queue
 }
 
+// queue is one mailbox's events in flight; it exists only while its flush loop runs.
 type queue struct {
 	pending []*item
-	running bool
-	// idle counts the flush loops that ended; a queue left idle for idleForget is forgotten.
-	idle uint64
-	// last is the newest copy of the mailbox this committer read or wrote; writes start from it.
+	// last is the newest copy of the mailbox this loop read or wrote; its next write starts from it.
 	last *bgv1.Mailbox
 }
 
@@ -64,26 +57,26 @@ type result struct {
 // NewCommitter returns a Committer that writes with c and re-reads with reader (uncached). A zero
 // window writes each event on its own, one write at a time per mailbox (no batching).
 func NewCommitter(c client.Client, reader client.Reader, window time.Duration) *Committer {
-	return &Committer{client: c, reader: reader, window: window, forgetAfter: idleForget, queues: map[types.NamespacedName]*queue{}}
+	return &Committer{client: c, reader: reader, window: window, queues: map[types.NamespacedName]*queue{}}
 }
 
-// Submit records ev in the status of mb (a recent copy, e.g. from the cache) and reports whether it was
-// new (false: a duplicate). It returns once the event is durably stored, or with an error.
+// Submit records ev in the status of mb (which names the mailbox; its status is read from the API server)
+// and reports whether it was new (false: a duplicate). It returns once the event is durably stored, or
+// with an error.
 func (c *Committer) Submit(ctx context.Context, mb *bgv1.Mailbox, ev tally.Event, rules protection.Rules) (bool, error) {
 	key := client.ObjectKeyFromObject(mb)
 	it := &item{ev: ev, rules: rules, done: make(chan result, 1)}
 	c.mu.Lock()
 	q := c.queues[key]
-	if q == nil {
+	start := q == nil
+	if start {
+		// No loop runs for this mailbox: its first write starts from the API server's copy, read once
+		// for the whole loop. The cache's copy cannot serve: it lacks the de-duplication memory
+		// (tally.StripRecent), and it may not yet show the previous loop's write.
 		q = &queue{}
 		c.queues[key] = q
 	}
-	if q.last == nil || q.last.UID != mb.UID {
-		q.last = mb
-	}
 	q.pending = append(q.pending, it)
-	start := !q.running
-	q.running = true
 	c.mu.Unlock()
 	if start {
 		go c.flushLoop(key, q)
@@ -104,19 +97,8 @@ func (c *Committer) flushLoop(key types.NamespacedName, q *queue) {
 	for {
 		c.mu.Lock()
 		if len(q.pending) == 0 {
-			q.running = false
-			q.idle++
-			idle := q.idle
+			delete(c.queues, key) // nothing in flight: nothing of this mailbox is held
 			c.mu.Unlock()
-			// Keep the newest copy a while (the next event writes from it without a read), then let it go:
-			// the committer holds nothing for a mailbox that has gone quiet.
-			time.AfterFunc(c.forgetAfter, func() {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				if c.queues[key] == q && !q.running && q.idle == idle {
-					delete(c.queues, key)
-				}
-			})
 			return
 		}
 		n := len(q.pending)

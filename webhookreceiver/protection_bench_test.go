@@ -59,7 +59,7 @@ func BenchmarkGate(b *testing.B) {
 		return len(domains.Items) == 50
 	})
 
-	mgr, err := env.NewManager()
+	mgr, err := env.NewManager((&controllers.Options{}).CacheOptions())
 	if err != nil {
 		b.Fatal(err)
 	}

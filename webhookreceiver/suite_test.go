@@ -55,7 +55,7 @@ func freeAddr() string {
 // startManager runs a bounceguard manager with its receiver on addr until the returned stop is called;
 // stop waits for the manager to finish.
 func startManager(addr string, batchWindow time.Duration) (stop func()) {
-	mgr, err := env.NewManager()
+	mgr, err := env.NewManager((&controllers.Options{}).CacheOptions())
 	Expect(err).NotTo(HaveOccurred())
 	return runManager(mgr, addr, batchWindow)
 }

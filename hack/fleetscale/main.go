@@ -3,6 +3,7 @@
 // through the tally package, not millions of events over HTTP). It reports
 //   - the time from the manager's start to every Domain aggregated and the policy counted,
 //   - the manager's resident memory (VmRSS) at rest and after the load,
+//   - events/s the receiver records from 32 concurrent senders spread over the fleet, against the ceiling,
 //   - the time a policy mode change takes to reach every mailbox,
 //   - detection under a background load of webhooks: threshold-crossing bounce → Smartlead suspend, p50/p99,
 //   - the raw status-write ceiling of this API server, measured in the same run, as the baseline.
@@ -15,6 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -58,7 +60,15 @@ func main() {
 	loadRate := flag.Float64("load", 100, "Background webhooks per second during the detection measurement.")
 	managerArgs := flag.String("manager-args", "", "More flags for the manager, space-separated (e.g. --mailbox-concurrency=16).")
 	managerEnv := flag.String("manager-env", "", "More environment for the manager, space-separated (e.g. GOMEMLIMIT=128MiB).")
+	ingestFor := flag.Duration("ingest", 20*time.Second, "How long 32 concurrent senders post events spread over the fleet to measure ingestion (0: skip).")
+	through := flag.String("through", "detect", "The last phase to run: rest (aggregation and RSS), ingest, mode or detect.")
+	profile := flag.Bool("profile", false, "Serve the manager's pprof and plain metrics; keep a heap profile at rest and, on a missed detection, a goroutine dump, the queue metrics and the mailbox's status.")
 	flag.Parse()
+	profiling, ingestDuration, lastPhase = *profile, *ingestFor, *through
+	if !slices.Contains([]string{"rest", "ingest", "mode", "detect"}, lastPhase) {
+		fmt.Fprintln(os.Stderr, "fleetscale: -through must be rest, ingest, mode or detect")
+		os.Exit(2)
+	}
 	extraArgs, extraEnv = strings.Fields(*managerArgs), strings.Fields(*managerEnv)
 	ctrllog.SetLogger(logr.Discard())
 	if err := run(*n, *domains, *targets, *loadRate); err != nil {
@@ -69,6 +79,15 @@ func main() {
 
 // extraArgs and extraEnv are passed to the manager.
 var extraArgs, extraEnv []string
+
+// ingestDuration is -ingest; lastPhase is -through.
+var (
+	ingestDuration time.Duration
+	lastPhase      string
+)
+
+// profiling is -profile: the manager serves pprof and plain metrics, and the tool keeps what they show.
+var profiling bool
 
 func step(format string, args ...any) {
 	fmt.Printf("[fleetscale %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -149,7 +168,7 @@ func run(n, domains, targets int, loadRate float64) error {
 	if err != nil {
 		return err
 	}
-	// The mode each mailbox's Ready condition names ("" before its first reconcile), and how many name each.
+	// The mode each mailbox's conditions show (modeShown), and how many show each.
 	var modesMu sync.Mutex
 	modeOf, inMode := map[string]string{}, map[string]int{}
 	seenCrossing := map[string]time.Time{}
@@ -158,12 +177,7 @@ func run(n, domains, targets int, loadRate float64) error {
 		if !ok {
 			return
 		}
-		mode := ""
-		if ready := findCondition(mb.Status.Conditions, bgv1.ConditionReady); ready != nil {
-			if i := strings.LastIndex(ready.Message, "mode "); i >= 0 {
-				mode = ready.Message[i+len("mode "):]
-			}
-		}
+		mode := modeShown(mb)
 		modesMu.Lock()
 		if mb.Status.Bounced >= 5 && seenCrossing[mb.Name].IsZero() {
 			seenCrossing[mb.Name] = time.Now() // when a watch of this API server shows the crossing bounce
@@ -181,7 +195,7 @@ func run(n, domains, targets int, loadRate float64) error {
 		return func() (bool, error) {
 			modesMu.Lock()
 			defer modesMu.Unlock()
-			return inMode[string(mode)] == n, nil
+			return inMode[modeName(mode)] == n, nil
 		}
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: note, UpdateFunc: func(_, o any) { note(o) }}); err != nil {
@@ -228,8 +242,13 @@ func run(n, domains, targets int, loadRate float64) error {
 	if err != nil {
 		return err
 	}
-	mgr := exec.Command(bin, append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--receiver-bind-address=" + receiver}, extraArgs...)...)
+	args := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--receiver-bind-address=" + receiver}
+	pprofAddr, metricsAddr := freeAddr(), freeAddr()
+	if profiling {
+		keep = true
+		args = append(args, "--pprof-bind-address="+pprofAddr, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false")
+	}
+	mgr := exec.Command(bin, append(args, extraArgs...)...)
 	mgr.Env = append(append(os.Environ(), "KUBECONFIG="+kcPath), extraEnv...)
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	t0 := time.Now()
@@ -272,6 +291,24 @@ func run(n, domains, targets int, loadRate float64) error {
 	step("every mailbox reconciled once %s after the manager started", time.Since(t0).Round(time.Millisecond))
 	rest := peakRSS(mgr.Process.Pid, 15*time.Second)
 	step("manager RSS at rest (peak of 15 s): %.1f MiB", rest)
+	if profiling {
+		fetch("http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(dir, "heap-at-rest.pb.gz"))
+	}
+
+	ingested := 0.0
+	if lastPhase != "rest" && ingestDuration > 0 {
+		ingested, err = ingest(receiver, emails, targets, ingestDuration)
+		if err != nil {
+			return err
+		}
+		step("ingestion: %.0f events/s recorded by 32 concurrent senders over %d mailboxes (%.0f%% of the raw ceiling)",
+			ingested, n-targets, 100*ingested/(float64(2*n)/writes.Seconds()))
+	}
+	if lastPhase == "rest" || lastPhase == "ingest" {
+		fmt.Printf("\n| mailboxes | domains | raw writes/s | start → all Domains aggregated | RSS at rest (peak) | events/s recorded |\n|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Printf("| %d | %d | %.0f | %s | %.1f MiB | %.0f |\n", n, domains, float64(2*n)/writes.Seconds(), aggregated.Round(100*time.Millisecond), rest, ingested)
+		return nil
+	}
 
 	step("mode change Observe → Suggest")
 	t1 := time.Now()
@@ -283,6 +320,9 @@ func run(n, domains, targets int, loadRate float64) error {
 	}
 	modeChange := time.Since(t1)
 	step("the mode change reached all %d mailboxes in %s", n, modeChange.Round(time.Millisecond))
+	if lastPhase == "mode" {
+		return nil
+	}
 
 	step("Enforce; background load of %.0f webhooks/s; %d mailboxes driven over the threshold while the change spreads", loadRate, targets)
 	if err := setMode(ctx, c, bgv1.ModeEnforce); err != nil {
@@ -341,6 +381,9 @@ func run(n, domains, targets int, loadRate float64) error {
 			modesMu.Unlock()
 			step("no suspend of %s within a minute; this tool's own watch showed its crossing bounce %s after it was sent",
 				emails[k], seenAt.Sub(sent).Round(time.Millisecond))
+			if profiling {
+				explainMiss(ctx, c, sl, fmt.Sprintf("box%d", k), sent, dir, pprofAddr, metricsAddr)
+			}
 			continue
 		}
 		detections = append(detections, at.Sub(sent))
@@ -372,10 +415,58 @@ func run(n, domains, targets int, loadRate float64) error {
 	return nil
 }
 
+// ingest posts distinct send events from 32 concurrent senders, each to the next mailbox of the fleet
+// (not the detection targets), for d, and returns the events recorded per second.
+func ingest(receiver string, emails []string, skip int, d time.Duration) (float64, error) {
+	var recorded, failed, next atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for time.Since(start) < d {
+				i := int(next.Add(1))
+				sender := emails[skip+i%(len(emails)-skip)]
+				code, err := deliver(receiver, event(sender, "ingest", i, false))
+				if err != nil || code != http.StatusOK {
+					failed.Add(1)
+					continue
+				}
+				recorded.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		return 0, fmt.Errorf("ingestion: %d events not accepted", failed.Load())
+	}
+	return float64(recorded.Load()) / time.Since(start).Seconds(), nil
+}
+
 func setMode(ctx context.Context, c client.Client, mode bgv1.Mode) error {
 	patch := []byte(fmt.Sprintf(`{"spec":{"mode":%q}}`, mode))
 	return c.Patch(ctx, &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}},
 		client.RawPatch("application/merge-patch+json", patch))
+}
+
+// modeShown is what a mailbox's conditions show of its policy's mode: "" before its first reconcile,
+// "Suggest" with a PauseRecommended condition (Suggest alone sets one), else "Observe or Enforce" (a
+// healthy mailbox's conditions are the same in both, so that a change between them writes nothing).
+func modeShown(mb *bgv1.Mailbox) string {
+	switch {
+	case findCondition(mb.Status.Conditions, bgv1.ConditionReady) == nil:
+		return ""
+	case findCondition(mb.Status.Conditions, bgv1.ConditionPauseRecommended) != nil:
+		return string(bgv1.ModeSuggest)
+	}
+	return modeName(bgv1.ModeObserve)
+}
+
+// modeName is how modeShown names mode.
+func modeName(mode bgv1.Mode) string {
+	if mode == bgv1.ModeSuggest {
+		return string(mode)
+	}
+	return "Observe or Enforce"
 }
 
 func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
@@ -425,6 +516,54 @@ func post(addr string, body []byte) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// fetch saves what url answers to path.
+func fetch(url, path string) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		step("fetching %s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		step("writing %s: %v", path, err)
+	}
+}
+
+// explainMiss prints what the manager and the stand-in show while a detection is missed: the mailbox's
+// status, the Smartlead calls since the crossing, the queue metrics, and keeps a goroutine dump.
+func explainMiss(ctx context.Context, c client.Client, sl *standin.Server, name string, sent time.Time, dir, pprofAddr, metricsAddr string) {
+	var mb bgv1.Mailbox
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &mb); err == nil {
+		step("  %s: health %s, bounced %d, smartlead %+v", name, mb.Status.Health, mb.Status.Bounced, mb.Status.Smartlead)
+		for _, cond := range mb.Status.Conditions {
+			step("  condition %s=%s %s: %s (%s ago)", cond.Type, cond.Status, cond.Reason, cond.Message, time.Since(cond.LastTransitionTime.Time).Round(time.Second))
+		}
+	}
+	byPath := map[string]int{}
+	for _, call := range sl.Calls() {
+		if call.At.After(sent) {
+			p := call.Path
+			if i := strings.LastIndexByte(p, '/'); i > 0 {
+				if _, err := strconv.Atoi(p[i+1:]); err == nil {
+					p = p[:i] + "/N"
+				}
+			}
+			byPath[fmt.Sprintf("%s %s %d", call.Method, p, call.Code)]++
+		}
+	}
+	step("  Smartlead calls since the crossing: %v", byPath)
+	fetch("http://"+pprofAddr+"/debug/pprof/goroutine?debug=2", filepath.Join(dir, "goroutines-at-miss-"+name+".txt"))
+	fetch("http://"+metricsAddr+"/metrics", filepath.Join(dir, "metrics-at-miss-"+name+".txt"))
+	if data, err := os.ReadFile(filepath.Join(dir, "metrics-at-miss-"+name+".txt")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "workqueue_depth") || strings.HasPrefix(line, "bounceguard_") && !strings.Contains(line, "_bucket") {
+				step("  %s", line)
+			}
+		}
+	}
 }
 
 // peakRSS samples the process's resident memory every 250 ms for d and returns the highest.

@@ -118,10 +118,11 @@ func waitCreatable(c client.Client) error {
 	return nil
 }
 
-// NewManager returns a controller-runtime manager for this control plane with metrics and probes off.
-// Several may run in one process (controller names are not required to be unique).
-func (e *Env) NewManager() (ctrl.Manager, error) {
-	return e.NewManagerWith(e.Config)
+// NewManager returns a controller-runtime manager for this control plane with metrics and probes off and
+// the cache options given (bounceguard's: controllers.Options.CacheOptions, which this package cannot
+// import). Several may run in one process (controller names are not required to be unique).
+func (e *Env) NewManager(cacheOpts cache.Options) (ctrl.Manager, error) {
+	return e.NewManagerWith(e.Config, cacheOpts)
 }
 
 // ManagerUser is the user the manager runs as in a cluster (config/default: namespace bounceguard-system,
@@ -173,10 +174,9 @@ func (e *Env) NewReplica(cacheOpts cache.Options, leaseID string, leaseDuration 
 }
 
 // NewManagerWith is NewManager acting with cfg (e.g. AsManager's).
-func (e *Env) NewManagerWith(cfg *rest.Config) (ctrl.Manager, error) {
+func (e *Env) NewManagerWith(cfg *rest.Config, cacheOpts cache.Options) (ctrl.Manager, error) {
 	return ctrl.NewManager(cfg, ctrl.Options{
-		// As in production (controllers.CacheOptions, which this package cannot import): no managedFields.
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                  cacheOpts,
 		Scheme:                 e.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
