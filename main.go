@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"runtime/debug"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -19,6 +20,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/memlimit"
 )
 
 var scheme = runtime.NewScheme()
@@ -32,7 +34,7 @@ func main() {
 	var opts controllers.Options
 	var metricsAddr, probeAddr, pprofAddr, leaderNamespace, leaderID string
 	var secureMetrics, enableHTTP2, leaderElect bool
-	var apiQPS float64
+	var apiQPS, memoryLimitRatio float64
 	var apiBurst int
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (:8443 serves HTTPS, :8080 plain HTTP with --metrics-secure=false, 0 disables it).")
@@ -51,6 +53,8 @@ func main() {
 		"Enable HTTP/2 for the metrics server (off by default: HTTP/2 Rapid Reset and Stream Cancellation CVEs).")
 	flag.Float64Var(&apiQPS, "kube-api-qps", 500, "Requests per second the manager may send to the API server (the receiver writes status per event batch).")
 	flag.IntVar(&apiBurst, "kube-api-burst", 1000, "Burst of requests the manager may send to the API server.")
+	flag.Float64Var(&memoryLimitRatio, "memory-limit-ratio", 0.9,
+		"Unless GOMEMLIMIT is set, the Go runtime's soft memory limit as a share of the container's memory limit (0: none).")
 	opts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -67,6 +71,12 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if limit, ok := memlimit.FromCgroup(memoryLimitRatio, nil); ok {
+			debug.SetMemoryLimit(limit)
+			log.Info("Go memory limit set from the container's", "bytes", limit, "ratio", memoryLimitRatio)
+		}
+	}
 	if err := opts.Validate(); err != nil {
 		log.Error(err, "invalid flags")
 		os.Exit(2)
