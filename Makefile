@@ -59,6 +59,10 @@ bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
 e2e: envtest ## Fleet-scale figures (docs/benchmarks.md): MAILBOXES (10000) over DOMAINS (200), the manager as its own process.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./hack/fleetscale -mailboxes $(or $(MAILBOXES),10000) -domains $(or $(DOMAINS),200)
 
+.PHONY: faults
+faults: envtest ## The long versions of the fault tests (docs/reliability.md): Smartlead down for 60 s while 20 mailboxes cross.
+	BOUNCEGUARD_SMARTLEAD_OUTAGE=60s KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./controllers/ -run TestControllers -count=1 -timeout 20m -ginkgo.focus "A Smartlead outage" -ginkgo.v
+
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(or $(FUZZTIME),10m)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
 )
 
@@ -33,6 +34,8 @@ type DomainReconciler struct {
 	Recorder recorder.EventRecorder
 	// Clock is the time source; default the real clock.
 	Clock clock.PassiveClock
+	// Notifier announces a domain's pause to the policy's notification targets; nil: none.
+	Notifier *notify.Dispatcher
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;delete
@@ -98,13 +101,27 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	dec := protection.DecideDomain(rules, st, st.Mailboxes, st.UnhealthyMailboxes, d.Annotations[bgv1.AnnotationResume], clockNow(r.Clock))
 	dec.Apply(st)
 	if dec.Transition != nil {
-		transition = func() { transitionEvent(r.Recorder, &d, rules.Mode, dec.Transition) }
+		transition = func() {
+			transitionEvent(r.Recorder, &d, rules.Mode, dec.Transition)
+			if dec.Transition.To == bgv1.HealthPaused {
+				r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyDomainPaused, Domain: d.Name,
+					Evidence: dec.Transition.Message + modeNote(rules.Mode)})
+			}
+		}
 	} else if st.HealthReason == "" {
 		_, msg := protection.DomainLevel(rules, st.Mailboxes, st.UnhealthyMailboxes)
 		st.HealthReason, st.HealthMessage = ReasonHealthy, msg
 	}
 	setDomainConditions(&d, rules)
 	return ctrl.Result{RequeueAfter: dec.RequeueAfter}, nil
+}
+
+// modeNote says, in a notification, that a mode does not act on a transition in Smartlead.
+func modeNote(mode bgv1.Mode) string {
+	if mode == bgv1.ModeEnforce {
+		return ""
+	}
+	return " (mode " + string(mode) + ": nothing is paused in Smartlead)"
 }
 
 // setDomainConditions writes Warning, Paused, PauseRecommended and Ready. Paused is True only in Enforce,

@@ -62,7 +62,11 @@ func FieldIndexes() []webhookreceiver.FieldIndex {
 // policySecretNames lists the distinct Secrets a policy references.
 func policySecretNames(p *bgv1.ProtectionPolicy) []string {
 	var names []string
-	for _, ref := range []*bgv1.SecretKeySelector{p.Spec.Smartlead.APIKeySecretRef, p.Spec.Smartlead.WebhookSecretRef, p.Spec.Gate.TokenSecretRef} {
+	refs := []*bgv1.SecretKeySelector{p.Spec.Smartlead.APIKeySecretRef, p.Spec.Smartlead.WebhookSecretRef, p.Spec.Gate.TokenSecretRef}
+	for i := range p.Spec.Notifications {
+		refs = append(refs, &p.Spec.Notifications[i].URLSecretRef)
+	}
+	for _, ref := range refs {
 		if ref != nil && !slices.Contains(names, ref.Name) {
 			names = append(names, ref.Name)
 		}

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/tally"
@@ -79,6 +80,8 @@ type MailboxReconciler struct {
 	Queues *SmartleadQueues
 	// Fleet counts the policies' mailboxes for the safety limit; nil or not yet synced: they are listed.
 	Fleet *Fleet
+	// Notifier announces transitions to the policies' notification targets; nil: none.
+	Notifier *notify.Dispatcher
 	// ConditionWrites paces the status writes that change nothing but conditions (a policy's mode or
 	// rules changing under a whole fleet), so that they leave the API server room for the writes that
 	// decide something; nil: unpaced.
@@ -188,7 +191,10 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	st := &mb.Status
 	d.Apply(st, rules.Pause.WithinSends)
 	if d.Transition != nil {
-		transition = func() { transitionEvent(r.Recorder, &mb, rules.Mode, d.Transition) }
+		transition = func() {
+			transitionEvent(r.Recorder, &mb, rules.Mode, d.Transition)
+			r.notifyTransition(&policy, &mb, rules.Mode, d.Transition)
+		}
 	} else if st.HealthReason == "" {
 		st.HealthReason, st.HealthMessage = ReasonHealthy, protection.Evidence(st, rules.Warning, "warning")
 	}
@@ -303,6 +309,8 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != ReasonSafetyLimit {
 				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPauseHeld, "Pause",
 					"not paused in Smartlead: %s; a person must look", msg)
+				r.Notifier.Notify(policy, notify.Notice{Event: bgv1.NotifySafetyHold, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
+					Evidence: "not paused in Smartlead: " + msg + "; a person must look"})
 			}
 			return a
 		}
@@ -502,6 +510,21 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 
 // transitionEvent records a health transition of a Mailbox or Domain: Normal in Observe, Warning in
 // Suggest and Enforce when it gets worse (recoveries are always Normal).
+// notifyTransition announces a mailbox's own transition: Warning in any mode, a crossed pause threshold in
+// Observe and Suggest (in Enforce the pause itself is announced once Smartlead has it, by carryOut).
+func (r *MailboxReconciler) notifyTransition(policy *bgv1.ProtectionPolicy, mb *bgv1.Mailbox, mode bgv1.Mode, t *protection.Transition) {
+	n := notify.Notice{Mailbox: mb.Spec.Email, Domain: mb.Domain(), Evidence: t.Message}
+	switch {
+	case t.To == bgv1.HealthWarning:
+		n.Event = bgv1.NotifyWarning
+	case t.To == bgv1.HealthPaused && mode != bgv1.ModeEnforce:
+		n.Event, n.Evidence = bgv1.NotifyPauseRecommended, t.Message+modeNote(mode)
+	default:
+		return
+	}
+	r.Notifier.Notify(policy, n)
+}
+
 func transitionEvent(rec recorder.EventRecorder, obj client.Object, mode bgv1.Mode, t *protection.Transition) {
 	rec.Eventf(obj, nil, transitionEventType(mode, t), t.Reason, "Transition", "%s -> %s: %s", t.From, t.To, t.Message)
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/secretstore"
 )
@@ -37,6 +38,8 @@ type ProtectionPolicyReconciler struct {
 	Fleet *Fleet
 	// Secrets holds the referenced Secrets; SetupWithManager makes one when nil.
 	Secrets *secretstore.Store
+	// Notifier delivers the policy's notifications; its delivery status is written to the policy's status.
+	Notifier *notify.Dispatcher
 
 	secretChanges queueSource
 }
@@ -78,7 +81,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	for _, ref := range []struct {
 		what string
 		sel  *bgv1.SecretKeySelector
-	}{{"API key", policy.Spec.Smartlead.APIKeySecretRef}, {"webhook secret", policy.Spec.Smartlead.WebhookSecretRef},
+	}{{"Smartlead API key", policy.Spec.Smartlead.APIKeySecretRef}, {"Smartlead webhook secret", policy.Spec.Smartlead.WebhookSecretRef},
 		{"gate token", policy.Spec.Gate.TokenSecretRef}} {
 		if ref.sel == nil {
 			continue
@@ -92,6 +95,20 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			break
 		}
 	}
+	for i := range policy.Spec.Notifications {
+		if ready.Status == metav1.ConditionFalse {
+			break
+		}
+		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, fmt.Sprintf("notification URL (notifications[%d])", i),
+			&policy.Spec.Notifications[i].URLSecretRef)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if reason != "" {
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, reason, msg
+		}
+	}
+	st.Notifications = r.Notifier.Status(&policy)
 	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
 		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonWebhookSecretRequired
 		ready.Message = "Enforce without smartlead.webhookSecretRef: unauthenticated webhooks must never pause a mailbox; " +
@@ -131,12 +148,12 @@ func (r *ProtectionPolicyReconciler) checkSecretKey(ctx context.Context, ns, wha
 	}
 	if err := secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: sel.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return ReasonSecretNotFound, fmt.Sprintf("Secret %q for the Smartlead %s not found", sel.Name, what), nil
+			return ReasonSecretNotFound, fmt.Sprintf("Secret %q for the %s not found", sel.Name, what), nil
 		}
 		return "", "", fmt.Errorf("reading Secret %q: %w", sel.Name, err)
 	}
 	if len(secret.Data[sel.Key]) == 0 {
-		return ReasonSecretKeyMissing, fmt.Sprintf("Secret %q has no key %q for the Smartlead %s", sel.Name, sel.Key, what), nil
+		return ReasonSecretKeyMissing, fmt.Sprintf("Secret %q has no key %q for the %s", sel.Name, sel.Key, what), nil
 	}
 	return "", "", nil
 }
@@ -156,6 +173,10 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return err
 		}
 		r.Secrets = store
+	}
+	// A notification's delivery outcome is written to its policy's status.
+	if r.Notifier != nil {
+		r.Notifier.Changed = func(key types.NamespacedName) { r.secretChanges.Add(reconcile.Request{NamespacedName: key}) }
 	}
 	// A changed Secret reconciles the policies that reference it, once the store has dropped its old data.
 	r.Secrets.Subscribe(func(key types.NamespacedName) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -640,6 +641,15 @@ var _ = Describe("Smartlead calls off the reconcile path", func() {
 	})
 })
 
+// smartleadOutage is how long the Smartlead outage test keeps Smartlead down: BOUNCEGUARD_SMARTLEAD_OUTAGE
+// (`make faults`: 60s), else 8 s.
+func smartleadOutage() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("BOUNCEGUARD_SMARTLEAD_OUTAGE")); err == nil && d > 0 {
+		return d
+	}
+	return 8 * time.Second
+}
+
 var _ = Describe("A Smartlead outage", func() {
 	It("keeps health and the gate current while 20 pauses wait, then lands each pause once, within the rate limit", func() {
 		f := newFixture(bgv1.ModeEnforce, longCooldown, func(s *bgv1.ProtectionPolicySpec) {
@@ -649,7 +659,9 @@ var _ = Describe("A Smartlead outage", func() {
 		})
 		token := "gate-" + f.ns
 		f.withGateTokens(token)
-		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusServiceUnavailable}) // Smartlead is down
+		// Smartlead is down: first rate-limiting every call (429, Retry-After 1 s), then failing it (503).
+		outage := smartleadOutage()
+		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusTooManyRequests, RetryAfter: "1"})
 		outageStart := time.Now()
 		var mbs []*bgv1.Mailbox
 		ids := map[int64]bool{}
@@ -680,14 +692,19 @@ var _ = Describe("A Smartlead outage", func() {
 			return n
 		}).WithTimeout(30 * time.Second).Should(BeNumerically(">", 0))
 		for _, c := range f.sl.Calls() {
-			Expect(c.Code).To(Equal(http.StatusServiceUnavailable))
+			Expect(c.Code).To(Equal(http.StatusTooManyRequests))
 		}
+		time.Sleep(max(0, outage/2-time.Since(outageStart)))
+		f.sl.ClearFaults()
+		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusServiceUnavailable})
+		calls429 := len(f.sl.Calls())
 
-		// The fast version of a long outage: it lasts at least 8 s, across several rounds of each queue's backoff.
-		time.Sleep(max(0, 8*time.Second-time.Since(outageStart)))
-		Expect(f.sl.Calls()).NotTo(BeEmpty())
+		// The outage lasts `outage` (8 s in make test, 60 s in make faults), across several rounds of each
+		// queue's backoff; the gate and health stayed current above, and no call got through meanwhile.
+		time.Sleep(max(0, outage-time.Since(outageStart)))
+		Expect(len(f.sl.Calls())).To(BeNumerically(">", calls429), "calls were retried during the 5xx half")
 		for _, c := range f.sl.Calls() {
-			Expect(c.Code).To(Equal(http.StatusServiceUnavailable))
+			Expect(c.Code).To(BeElementOf(http.StatusTooManyRequests, http.StatusServiceUnavailable))
 		}
 
 		By("Smartlead is back: every pause lands, once")

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/secretstore"
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/tally"
@@ -38,6 +39,10 @@ type Options struct {
 	ReceiverBatchWindow time.Duration
 	// MailboxConcurrency is how many mailboxes are reconciled at once (Smartlead calls run on their own queues).
 	MailboxConcurrency int
+	// NotifyWindow is how long a notification target gathers a burst into one message; 0: notify.DefaultWindow.
+	NotifyWindow time.Duration
+	// NotifyBackoff is the first wait before a failed notification is retried; 0: notify.DefaultBackoff.
+	NotifyBackoff time.Duration
 	// ConditionWriteQPS paces the Mailbox status writes that change only conditions (e.g. a policy's mode
 	// change reaching every mailbox), so that the writes deciding something keep the API server's room; 0: unpaced.
 	ConditionWriteQPS float64
@@ -139,7 +144,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := (&ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet, Shard: shard, Secrets: secrets}).SetupWithManager(mgr); err != nil {
+	notifier := &notify.Dispatcher{Secrets: secrets, Window: opts.NotifyWindow, Backoff: opts.NotifyBackoff}
+	if err := mgr.Add(notifier); err != nil {
+		return fmt.Errorf("adding the notifier: %w", err)
+	}
+	policies := &ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet,
+		Shard: shard, Secrets: secrets, Notifier: notifier}
+	if err := policies.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
 	}
 	if opts.Clock == nil {
@@ -150,7 +161,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Accounts: &smartlead.Directories{}, Options: opts.SmartleadOptions}
 	}
 	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
-		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader(), Fleet: fleet, Shard: shard}
+		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader(), Fleet: fleet, Shard: shard, Notifier: notifier}
 	if opts.ConditionWriteQPS > 0 {
 		mailboxes.ConditionWrites = rate.NewLimiter(rate.Limit(opts.ConditionWriteQPS), 1+int(opts.ConditionWriteQPS/10))
 	}
@@ -161,7 +172,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
-	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock, Shard: shard}).SetupWithManager(mgr); err != nil {
+	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,
+		Shard: shard, Notifier: notifier}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Domain controller: %w", err)
 	}
 	if opts.ReceiverBindAddress == "" || opts.ReceiverBindAddress == "0" {

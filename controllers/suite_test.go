@@ -76,7 +76,8 @@ var _ = BeforeSuite(func() {
 		ReceiverMaxEventAge: 2 * time.Hour, ReceiverBatchWindow: 2 * time.Millisecond,
 		// Every namespace but those a test labels into a shard of its own (failover_test.go).
 		WatchLabelSelector: "!" + shardLabel,
-		SmartleadOptions:   smartlead.Options{Backoff: 50 * time.Millisecond}}
+		SmartleadOptions:   smartlead.Options{Backoff: 50 * time.Millisecond},
+		NotifyBackoff:      100 * time.Millisecond}
 	mgr, err := env.NewManagerWith(asManager, opts.CacheOptions())
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, opts)).To(Succeed())

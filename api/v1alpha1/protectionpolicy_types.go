@@ -205,6 +205,97 @@ type ProtectionPolicySpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Safety SafetyRules `json:"safety,omitzero"`
+	// Notifications are where transitions are announced (Slack or a JSON webhook), besides Kubernetes Events.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	// +optional
+	Notifications []NotificationTarget `json:"notifications,omitempty"`
+}
+
+// NotificationType is where a notification is sent.
+// +kubebuilder:validation:Enum=Slack;Webhook
+type NotificationType string
+
+const (
+	// NotificationSlack posts to a Slack incoming webhook (a message with blocks).
+	NotificationSlack NotificationType = "Slack"
+	// NotificationWebhook posts a JSON document to any URL.
+	NotificationWebhook NotificationType = "Webhook"
+)
+
+// NotificationEvent is a kind of transition that can be announced.
+// +kubebuilder:validation:Enum=Warning;PauseRecommended;Paused;Resumed;DomainPaused;SafetyHold;Drift;Unmonitored;SmartleadError
+type NotificationEvent string
+
+const (
+	// NotifyWarning: a mailbox turned Warning.
+	NotifyWarning NotificationEvent = "Warning"
+	// NotifyPauseRecommended: a mailbox crossed its pause threshold in Observe or Suggest.
+	NotifyPauseRecommended NotificationEvent = "PauseRecommended"
+	// NotifyPaused: a mailbox was paused in Smartlead (Enforce).
+	NotifyPaused NotificationEvent = "Paused"
+	// NotifyResumed: a mailbox was resumed in Smartlead (Enforce).
+	NotifyResumed NotificationEvent = "Resumed"
+	// NotifyDomainPaused: a domain turned Paused (half its mailboxes unhealthy, by default).
+	NotifyDomainPaused NotificationEvent = "DomainPaused"
+	// NotifySafetyHold: a pause was held back by the safety limit.
+	NotifySafetyHold NotificationEvent = "SafetyHold"
+	// NotifyDrift: Smartlead shows a mailbox bounceguard holds paused sending again.
+	NotifyDrift NotificationEvent = "Drift"
+	// NotifyUnmonitored: Smartlead shows a mailbox sending far more than bounceguard receives.
+	NotifyUnmonitored NotificationEvent = "Unmonitored"
+	// NotifySmartleadError: a Smartlead call of a pause or resume failed.
+	NotifySmartleadError NotificationEvent = "SmartleadError"
+)
+
+// NotificationTarget is one place transitions are announced.
+type NotificationTarget struct {
+	// Type is Slack (an incoming webhook) or Webhook (a JSON POST).
+	Type NotificationType `json:"type"`
+	// URLSecretRef is the Secret key holding the URL; it is never logged or shown.
+	URLSecretRef SecretKeySelector `json:"urlSecretRef"`
+	// Events are the kinds announced here; default: all.
+	// +kubebuilder:validation:MaxItems=9
+	// +listType=set
+	// +optional
+	Events []NotificationEvent `json:"events,omitempty"`
+}
+
+// Wants reports whether the target announces events of kind e.
+func (t *NotificationTarget) Wants(e NotificationEvent) bool {
+	if len(t.Events) == 0 {
+		return true
+	}
+	for _, w := range t.Events {
+		if w == e {
+			return true
+		}
+	}
+	return false
+}
+
+// NotificationStatus is how delivery to one notification target is going.
+type NotificationStatus struct {
+	// Index is the target's position in spec.notifications.
+	Index int32 `json:"index"`
+	// Type is the target's type.
+	Type NotificationType `json:"type"`
+	// Delivered is the number of messages delivered since the manager started.
+	// +optional
+	Delivered int64 `json:"delivered"`
+	// Failed is the number of messages given up on (after retries) or dropped since the manager started.
+	// +optional
+	Failed int64 `json:"failed"`
+	// LastError is why the last failed attempt failed; it never holds the URL.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+	// LastFailureTime is when a message was last given up on.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+	// LastDeliveryTime is when a message was last delivered.
+	// +optional
+	LastDeliveryTime *metav1.Time `json:"lastDeliveryTime,omitempty"`
 }
 
 // ProtectionPolicyStatus is the observed state of a ProtectionPolicy.
@@ -230,6 +321,11 @@ type ProtectionPolicyStatus struct {
 	// PausedMailboxes is the number of governed mailboxes that are paused in Smartlead (condition Paused=True).
 	// +optional
 	PausedMailboxes int32 `json:"pausedMailboxes"`
+	// Notifications report delivery to each of spec.notifications.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	// +optional
+	Notifications []NotificationStatus `json:"notifications,omitempty"`
 	// Conditions include Ready (False with a reason when a referenced Secret or key is missing).
 	// +listType=map
 	// +listMapKey=type
