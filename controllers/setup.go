@@ -43,6 +43,8 @@ type Options struct {
 	NotifyWindow time.Duration
 	// NotifyBackoff is the first wait before a failed notification is retried; 0: notify.DefaultBackoff.
 	NotifyBackoff time.Duration
+	// LogEvents has the receiver log one line per recorded event (the input of kubectl bounceguard whatif).
+	LogEvents bool
 	// ConditionWriteQPS paces the Mailbox status writes that change only conditions (e.g. a policy's mode
 	// change reaching every mailbox), so that the writes deciding something keep the API server's room; 0: unpaced.
 	ConditionWriteQPS float64
@@ -72,6 +74,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Shard by namespace label (e.g. bounceguard.io/shard=a): this manager handles only the matching namespaces' "+
 			"policies, mailboxes, domains, webhooks and gate questions, and elects its leader on its own lease. Empty: every namespace.")
 	fs.IntVar(&o.MailboxConcurrency, "mailbox-concurrency", 4, "Mailboxes reconciled at once (Smartlead calls run apart, on one queue per API key).")
+	fs.BoolVar(&o.LogEvents, "log-events", false,
+		"Log one structured line per recorded event (sender, type, time; the lead only as a digest): the input of `kubectl bounceguard whatif`.")
 	fs.Float64Var(&o.ConditionWriteQPS, "condition-write-qps", 100,
 		"Mailbox status writes per second that change only conditions (a policy change reaching a whole fleet); "+
 			"writes that record a health change or a Smartlead step are never held back by it. 0: unpaced.")
@@ -189,6 +193,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		WaitForCacheSync: mgr.GetCache().WaitForCacheSync,
 		Log:              mgr.GetLogger().WithName("receiver"),
 		InShard:          shard.Contains,
+		LogEvents:        opts.LogEvents,
 		Secrets:          secrets,
 	}
 	secrets.Subscribe(receiver.SecretChanged())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Event struct {
 	At time.Time
 	// Fingerprint is a digest of the event's identifying fields, used when there is no X-Request-Id.
 	Fingerprint string
+	// Lead is a digest of the lead's address ("" when the payload names none): the address itself is
+	// never kept or logged.
+	Lead string
 }
 
 var (
@@ -122,7 +126,21 @@ func ParseEvent(body []byte) (Event, error) {
 	}
 	ev.At = p.eventTime(ev.Kind)
 	ev.Fingerprint = p.fingerprint(name)
+	lead := p.LeadEmail
+	if p.Lead != nil {
+		lead = firstNonEmpty(lead, p.Lead.Email)
+	}
+	if lead = strings.ToLower(strings.TrimSpace(firstNonEmpty(p.ToEmail, lead))); lead != "" {
+		ev.Lead = LeadDigest(lead)
+	}
 	return ev, nil
+}
+
+// LeadDigest is how a lead's address appears in logs: "lead:" and the first 12 hex digits of its SHA-256,
+// enough to tell leads apart and to find one whose address is known, not to read it.
+func LeadDigest(address string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(address))))
+	return "lead:" + hex.EncodeToString(sum[:6])
 }
 
 // accountRef is what email_account says about the sender: an address, an id, or both.

@@ -63,6 +63,8 @@ type Server struct {
 	InShard func(ctx context.Context, namespace string) bool
 	// Log receives the receiver's log lines (never a secret or a lead address).
 	Log logr.Logger
+	// LogEvents writes one structured line per recorded event (--log-events), the lead as a digest.
+	LogEvents bool
 	// MaxInFlight bounds the requests served at once; above it the answer is 503 with Retry-After. 0: no bound.
 	MaxInFlight int
 	// MaxEventAge refuses (200 "stale", nothing written) an event whose own timestamp is older; 0 disables
@@ -265,6 +267,9 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 	recorded, err := s.Committer.Submit(ctx, mb, tev, rules)
 	switch {
 	case err == nil && recorded:
+		if s.LogEvents {
+			s.logEvent(mb, ev, typ, tev.At)
+		}
 		return "recorded", typ, nil
 	case err == nil:
 		return "duplicate", typ, nil
@@ -274,6 +279,26 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 		s.Log.Error(err, "recording webhook event failed", "mailbox", client.ObjectKeyFromObject(mb).String())
 		return "", typ, unavailable("could not record the event, retry later")
 	}
+}
+
+// EventLogName is the logger name of --log-events lines; EventLogMessage their message.
+const (
+	EventLogName    = "events"
+	EventLogMessage = "event recorded"
+)
+
+// logEvent writes the --log-events line of a recorded event: what `kubectl bounceguard whatif` replays.
+// The lead appears only as a digest.
+func (s *Server) logEvent(mb *bgv1.Mailbox, ev Event, typ string, at time.Time) {
+	kv := []any{"namespace", mb.Namespace, "mailbox", mb.Name, "policy", mb.PolicyName(), "sender", mb.Spec.Email,
+		"domain", mb.Domain(), "type", typ, "at", at.UTC().Format(time.RFC3339Nano)}
+	if !ev.At.IsZero() {
+		kv = append(kv, "eventTime", ev.At.UTC().Format(time.RFC3339Nano))
+	}
+	if ev.Lead != "" {
+		kv = append(kv, "lead", ev.Lead)
+	}
+	s.Log.WithName(EventLogName).Info(EventLogMessage, kv...)
 }
 
 func eventTypeLabel(ev Event) string {
