@@ -48,6 +48,9 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	}
 	var d bgv1.Domain
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
+		if apierrors.IsNotFound(err) {
+			setDomainHealth(req.Namespace, req.Name, "")
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var mailboxes bgv1.MailboxList
@@ -113,6 +116,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		st.HealthReason, st.HealthMessage = ReasonHealthy, msg
 	}
 	setDomainConditions(&d, rules)
+	setDomainHealth(d.Namespace, d.Name, st.Health)
 	return ctrl.Result{RequeueAfter: dec.RequeueAfter}, nil
 }
 

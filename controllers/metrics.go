@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
 
 var (
@@ -25,10 +27,32 @@ var (
 		Name: "bounceguard_mailboxes",
 		Help: "Mailboxes governed by each ProtectionPolicy, by health.",
 	}, []string{"namespace", "policy", "health"})
+	domainHealth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bounceguard_domain_health",
+		Help: "1 for each Domain's current health (Healthy, Warning, Paused, Recovering), 0 for the others.",
+	}, []string{"namespace", "domain", "health"})
 )
 
+// healths are the values of a health label.
+var healths = []bgv1.Health{bgv1.HealthHealthy, bgv1.HealthWarning, bgv1.HealthPaused, bgv1.HealthRecovering}
+
+// setDomainHealth exports a domain's health; an empty health (the domain is gone) removes its series.
+func setDomainHealth(namespace, domain string, health bgv1.Health) {
+	if health == "" {
+		domainHealth.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "domain": domain})
+		return
+	}
+	for _, h := range healths {
+		v := 0.0
+		if h == health {
+			v = 1
+		}
+		domainHealth.WithLabelValues(namespace, domain, string(h)).Set(v)
+	}
+}
+
 func init() {
-	metrics.Registry.MustRegister(smartleadCalls, timeToPause, mailboxesByHealth, statusPatches)
+	metrics.Registry.MustRegister(smartleadCalls, timeToPause, mailboxesByHealth, domainHealth, statusPatches)
 }
 
 func observeSmartleadCall(op string, code int) {
