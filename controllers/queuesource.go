@@ -104,6 +104,9 @@ func mailboxChanges() handler.EventHandler {
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			old, cur := e.ObjectOld.(*bgv1.Mailbox), e.ObjectNew.(*bgv1.Mailbox)
+			if old.ResourceVersion != cur.ResourceVersion && descriptionOnly(old, cur) {
+				return // the reconciler's own description of a state it has already acted on
+			}
 			add(q, cur, !urgentChange(old, cur))
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -113,6 +116,20 @@ func mailboxChanges() handler.EventHandler {
 			add(q, e.Object, false)
 		},
 	}
+}
+
+// descriptionOnly reports whether a Mailbox changed only in what the reconciler writes to describe a
+// state it has already acted on in the same reconcile: conditions, the generation observed, the health
+// reason and message. Such a write needs no reconcile after it (it would decide the same and write
+// nothing); without this rule every first reconcile of a new mailbox was followed by a second one.
+func descriptionOnly(old, cur *bgv1.Mailbox) bool {
+	if urgentChange(old, cur) {
+		return false
+	}
+	a, b := old.Status, cur.Status // shallow copies: only the fields below are changed
+	a.Conditions, b.Conditions = nil, nil
+	a.ObservedGeneration, a.HealthReason, a.HealthMessage = b.ObservedGeneration, b.HealthReason, b.HealthMessage
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 // urgentChange reports whether a Mailbox changed in what can make it worse or what must be done: a

@@ -86,3 +86,34 @@ func TestUrgentChange(t *testing.T) {
 		}
 	}
 }
+
+// Which of a Mailbox's updates queue no reconcile at all: the reconciler's own description of a state it
+// has acted on. A health change, a window restart, a send and anything urgent still do.
+func TestDescriptionOnly(t *testing.T) {
+	base := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "ns", Generation: 1, ResourceVersion: "5"},
+		Status: bgv1.MailboxStatus{Sent: 10, Health: bgv1.HealthHealthy}}
+	for _, tc := range []struct {
+		name   string
+		change func(*bgv1.Mailbox)
+		skip   bool
+	}{
+		{"conditions", func(m *bgv1.Mailbox) {
+			m.Status.Conditions = []metav1.Condition{{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue}}
+		}, true},
+		{"health reason and message, generation observed", func(m *bgv1.Mailbox) {
+			m.Status.HealthReason, m.Status.HealthMessage, m.Status.ObservedGeneration = "Healthy", "0 bounces", 1
+		}, true},
+		{"health", func(m *bgv1.Mailbox) { m.Status.Health = bgv1.HealthRecovering }, false},
+		{"a window restart", func(m *bgv1.Mailbox) { m.Status.Ledger.WindowStartSent = 10 }, false},
+		{"a send", func(m *bgv1.Mailbox) { m.Status.Sent++ }, false},
+		{"a bounce", func(m *bgv1.Mailbox) { m.Status.Bounced++ }, false},
+		{"a Smartlead outcome", func(m *bgv1.Mailbox) { m.Status.Smartlead.Paused = true }, false},
+		{"an annotation", func(m *bgv1.Mailbox) { m.Annotations = map[string]string{bgv1.AnnotationResume: "now"} }, false},
+	} {
+		cur := base.DeepCopy()
+		tc.change(cur)
+		if got := descriptionOnly(base, cur); got != tc.skip {
+			t.Errorf("%s: descriptionOnly = %v, want %v", tc.name, got, tc.skip)
+		}
+	}
+}
