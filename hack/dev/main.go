@@ -125,6 +125,8 @@ bounceguard is running on an embedded control plane.
   metrics:      http://localhost:8080/metrics
   Smartlead:    %s (stand-in; calls at /_standin/calls, state at /_standin/state)
 
+  demo:         go run ./hack/replay   (a signed Smartlead stream: watch alice@acme.com get paused)
+
 Press Ctrl-C to stop.
 
 `, kubeconfigPath, opts.ReceiverBindAddress, opts.ReceiverBindAddress, standinURL)
