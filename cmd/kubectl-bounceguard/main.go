@@ -1,6 +1,7 @@
 // Command kubectl-bounceguard is bounceguard's kubectl plugin (`go install
 // github.com/bounceguard/bounceguard/cmd/kubectl-bounceguard@latest`, then `kubectl bounceguard ...`):
 //
+//	kubectl bounceguard status [-n NAMESPACE | -A]
 //	kubectl bounceguard whatif -f policy.yaml --events FILE|-  [-o table|json|yaml]
 //	kubectl bounceguard resume MAILBOX [-n NAMESPACE]
 //	kubectl bounceguard hold MAILBOX [-n NAMESPACE] [--release]
@@ -21,6 +22,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
@@ -33,6 +36,9 @@ import (
 
 const usage = `kubectl bounceguard: bounceguard's kubectl plugin
 
+  status [-n NAMESPACE | -A]
+      per policy: mode, mailboxes by health, and every mailbox and domain that is not Healthy, with its
+      evidence and when its cooldown ends
   whatif -f POLICY.yaml --events FILE|- [-o table|json|yaml]
       replay recorded events (the manager's --log-events lines) through a policy's rules and print
       which mailboxes and domains it would have warned or paused, and when
@@ -59,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return runWhatif(args[1:], stdin, stdout)
 	case "resume", "hold":
 		return runAnnotate(args[0], args[1:], stdout)
+	case "status":
+		return runStatus(args[1:], stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
@@ -138,6 +146,110 @@ func printTable(w io.Writer, res whatif.Result) error {
 	return err
 }
 
+// clientFor returns a client of the kubeconfig's cluster and the namespace to use (the flag's, else the
+// context's).
+func clientFor(namespace string) (client.Client, string, error) {
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+	cfg, err := loader.ClientConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	if namespace == "" {
+		if namespace, _, err = loader.Namespace(); err != nil {
+			return nil, "", err
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := bgv1.AddToScheme(scheme); err != nil {
+		return nil, "", err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	return c, namespace, err
+}
+
+// runStatus prints each policy's mode and counts, then the mailboxes and domains that are not Healthy.
+func runStatus(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	namespace := fs.String("n", "", "the namespace (default: the kubeconfig context's)")
+	all := fs.Bool("A", false, "every namespace")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, ns, err := clientFor(*namespace)
+	if err != nil {
+		return err
+	}
+	var opts []client.ListOption
+	if !*all {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	ctx := context.Background()
+	var policies bgv1.ProtectionPolicyList
+	var mailboxes bgv1.MailboxList
+	var domains bgv1.DomainList
+	for _, l := range []client.ObjectList{&policies, &mailboxes, &domains} {
+		if err := c.List(ctx, l, opts...); err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tMODE\tMAILBOXES\tHEALTHY\tWARNING\tPAUSED\tRECOVERING\tPAUSED IN SMARTLEAD\tREADY")
+	for _, p := range policies.Items {
+		ready := "Unknown"
+		if cond := meta.FindStatusCondition(p.Status.Conditions, bgv1.ConditionReady); cond != nil {
+			ready = string(cond.Status)
+			if cond.Status != "True" {
+				ready += " (" + cond.Reason + ")"
+			}
+		}
+		mode := p.Spec.Mode
+		if mode == "" {
+			mode = bgv1.ModeObserve
+		}
+		st := p.Status
+		fmt.Fprintf(tw, "%s/%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Namespace, p.Name, mode, st.Mailboxes, st.Healthy,
+			st.Warning, st.Paused, st.Recovering, st.PausedMailboxes, ready)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tHEALTH\tPAUSED IN SMARTLEAD\tRESUME AT\tEVIDENCE")
+	rows := 0
+	resumeAt := func(t *metav1.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, mb := range mailboxes.Items {
+		if mb.Status.Health == bgv1.HealthHealthy || mb.Status.Health == "" {
+			continue
+		}
+		paused := "no"
+		if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond != nil && cond.Status == "True" {
+			paused = "yes (" + string(mb.Status.Smartlead.Action) + ")"
+		}
+		fmt.Fprintf(tw, "Mailbox\t%s/%s\t%s\t%s\t%s\t%s\n", mb.Namespace, mb.Spec.Email, mb.Status.Health, paused,
+			resumeAt(mb.Status.ResumeAt), mb.Status.HealthMessage)
+		rows++
+	}
+	for _, d := range domains.Items {
+		if d.Status.Health == bgv1.HealthHealthy || d.Status.Health == "" {
+			continue
+		}
+		fmt.Fprintf(tw, "Domain\t%s/%s\t%s\t%d of %d\t%s\t%s\n", d.Namespace, d.Name, d.Status.Health, d.Status.PausedMailboxes,
+			d.Status.Mailboxes, resumeAt(d.Status.ResumeAt), d.Status.HealthMessage)
+		rows++
+	}
+	if rows == 0 {
+		_, err := fmt.Fprintln(stdout, "every mailbox and domain is Healthy")
+		return err
+	}
+	return tw.Flush()
+}
+
 // runAnnotate sets bounceguard.io/resume (to the current time, so that each request is new) or
 // bounceguard.io/hold on a Mailbox, with a merge patch.
 func runAnnotate(verb string, args []string, stdout io.Writer) error {
@@ -150,21 +262,7 @@ func runAnnotate(verb string, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%s needs one MAILBOX (the Mailbox's name)", verb)
 	}
-	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
-	cfg, err := loader.ClientConfig()
-	if err != nil {
-		return err
-	}
-	if *namespace == "" {
-		if *namespace, _, err = loader.Namespace(); err != nil {
-			return err
-		}
-	}
-	scheme := runtime.NewScheme()
-	if err := bgv1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, ns, err := clientFor(*namespace)
 	if err != nil {
 		return err
 	}
@@ -180,7 +278,7 @@ func runAnnotate(verb string, args []string, stdout io.Writer) error {
 		return err
 	}
 	mb := &bgv1.Mailbox{}
-	mb.Namespace, mb.Name = *namespace, fs.Arg(0)
+	mb.Namespace, mb.Name = ns, fs.Arg(0)
 	if err := c.Patch(context.Background(), mb, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,37 @@ func TestResumeAndHold(t *testing.T) {
 	}
 	if err := run([]string{"resume", "nobody", "-n", "acme"}, nil, &out); err == nil {
 		t.Fatal("resuming a Mailbox that does not exist succeeded")
+	}
+
+	// status: the policy's line, and the paused mailbox with its evidence and cooldown end.
+	out.Reset()
+	if err := run([]string{"status", "-n", "acme"}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "every mailbox and domain is Healthy") {
+		t.Fatalf("status of a healthy namespace:\n%s", out.String())
+	}
+	if err := env.Client.Create(ctx, &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "acme"},
+		Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeSuggest}}); err != nil {
+		t.Fatal(err)
+	}
+	var cur bgv1.Mailbox
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(mb), &cur); err != nil {
+		t.Fatal(err)
+	}
+	resumeAt := metav1.NewTime(time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC))
+	cur.Status.Health, cur.Status.HealthMessage, cur.Status.ResumeAt = bgv1.HealthPaused, "5 bounces in the last 100 sends (pause at 5/100)", &resumeAt
+	if err := env.Client.Status().Update(ctx, &cur); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run([]string{"status", "-n", "acme"}, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`acme/default\s+Suggest\s+0`,
+		`Mailbox\s+acme/ann@acme.io\s+Paused\s+no\s+2026-12-02T11:00:00Z\s+5 bounces in the last 100 sends \(pause at 5/100\)`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("status lacks %s:\n%s", want, out.String())
+		}
 	}
 }
