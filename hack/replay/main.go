@@ -54,7 +54,7 @@ func main() {
 	var o options
 	var mode string
 	flag.StringVar(&o.receiver, "receiver", "http://localhost:8082", "The receiver's base URL.")
-	flag.StringVar(&o.kubeconfig, "kubeconfig", filepath.Join(os.TempDir(), "bounceguard-dev", "kubeconfig"), "The kubeconfig make dev wrote.")
+	flag.StringVar(&o.kubeconfig, "dev-kubeconfig", filepath.Join(os.TempDir(), "bounceguard-dev", "kubeconfig"), "The kubeconfig make dev wrote.")
 	flag.StringVar(&o.standin, "standin", "http://127.0.0.1:8090", "The stand-in Smartlead's base URL.")
 	flag.StringVar(&o.org, "org", "123e4567-e89b-12d3-a456-426614174000", "The x-organization-id of the sample policy.")
 	flag.StringVar(&o.secret, "webhook-secret", "replace-with-your-webhook-signing-secret", "The sample policy's webhook signing secret.")
