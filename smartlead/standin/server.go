@@ -24,6 +24,24 @@ type Account struct {
 	Suspended bool `json:"is_suspended"`
 	// MessagePerDay is the account's daily sending limit (new accounts: 40).
 	MessagePerDay int32 `json:"message_per_day"`
+	// DailySentCount is how many emails the account sent today.
+	DailySentCount int32 `json:"daily_sent_count"`
+	// SMTPOK and IMAPOK say whether Smartlead's last SMTP and IMAP connection tests passed (new accounts: true).
+	SMTPOK bool `json:"is_smtp_success"`
+	IMAPOK bool `json:"is_imap_success"`
+	// Warmup is the account's warm-up: status ACTIVE or INACTIVE (new accounts: ACTIVE).
+	Warmup Warmup `json:"warmup_details"`
+}
+
+// Warmup is an account's warm-up settings, as Smartlead nests them in warmup_details.
+type Warmup struct {
+	Status string `json:"status"`
+}
+
+// newAccount is an account as Smartlead creates one: connected, warming up, 40 a day.
+func newAccount(id int64, email string) *Account {
+	return &Account{ID: id, FromEmail: strings.ToLower(email), MessagePerDay: defaultDailyLimit, SMTPOK: true, IMAPOK: true,
+		Warmup: Warmup{Status: "ACTIVE"}}
 }
 
 // Campaign is one Smartlead campaign and the email accounts that send for it.
@@ -100,7 +118,7 @@ func (s *Server) AddAccount(email string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	s.accounts[s.nextID] = &Account{ID: s.nextID, FromEmail: strings.ToLower(email), MessagePerDay: defaultDailyLimit}
+	s.accounts[s.nextID] = newAccount(s.nextID, email)
 	return s.nextID
 }
 
@@ -108,8 +126,22 @@ func (s *Server) AddAccount(email string) int64 {
 func (s *Server) PutAccount(id int64, email string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accounts[id] = &Account{ID: id, FromEmail: strings.ToLower(email), MessagePerDay: defaultDailyLimit}
+	s.accounts[id] = newAccount(id, email)
 	s.nextID = max(s.nextID, id)
+}
+
+// EditAccount changes an account as a person in Smartlead's UI would (un-suspending a paused mailbox,
+// raising its daily limit, turning warm-up off) or as its sending does (daily_sent_count); false when
+// there is no such account. The change is not recorded as an API call.
+func (s *Server) EditAccount(id int64, edit func(*Account)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if ok {
+		edit(a)
+		a.ID = id
+	}
+	return ok
 }
 
 // Seed creates accounts from a comma-separated list of "email" or "email=id" entries, and one ACTIVE
@@ -243,9 +275,14 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
-// ServeHTTP implements http.Handler. Besides the API, GET /_standin/calls lists the recorded calls and
-// GET /_standin/state the accounts and campaigns, for people trying bounceguard locally.
+// ServeHTTP implements http.Handler. Besides the API, GET /_standin/calls lists the recorded calls,
+// GET /_standin/state the accounts and campaigns, and PATCH /_standin/accounts/{id} changes an account as
+// a person in Smartlead's UI would (see EditAccount), for people trying bounceguard locally.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id, ok := strings.CutPrefix(r.URL.Path, "/_standin/accounts/"); ok && r.Method == http.MethodPatch {
+		s.editFromRequest(w, id, r.Body)
+		return
+	}
 	switch r.URL.Path {
 	case "/_standin/calls":
 		w.Header().Set("Content-Type", "application/json")
@@ -396,6 +433,33 @@ func (s *Server) getAccount(idText string, q map[string][]string) (int, any, map
 		}
 	}
 	return http.StatusOK, out, nil
+}
+
+// editFromRequest serves PATCH /_standin/accounts/{id}: a JSON object of the account fields to change
+// (is_suspended, message_per_day, daily_sent_count, is_smtp_success, is_imap_success, warmup_details),
+// as a person in the UI would change them. For make dev.
+func (s *Server) editFromRequest(w http.ResponseWriter, idText string, body io.Reader) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	data, rerr := io.ReadAll(io.LimitReader(body, 64<<10))
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil || rerr != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(errorBody{"PATCH /_standin/accounts/{id} with a JSON object of account fields"})
+		return
+	}
+	var decodeErr error
+	found := s.EditAccount(id, func(a *Account) { decodeErr = json.Unmarshal(data, a) })
+	switch {
+	case !found:
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(errorBody{"no such account"})
+	case decodeErr != nil:
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(errorBody{"not a JSON object of account fields"})
+	default:
+		a, _ := s.Account(id)
+		_ = json.NewEncoder(w).Encode(a)
+	}
 }
 
 // updateAccount applies POST /email-accounts/{id}: only max_email_per_day is modelled.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,5 +75,51 @@ func TestRoutesAndFaults(t *testing.T) {
 	}
 	if _, state := do(t, s, http.MethodGet, "/_standin/state", ""); !strings.Contains(state, `"is_suspended":true`) {
 		t.Fatalf("state = %s", state)
+	}
+}
+
+// Accounts carry the fields the sync reads (SPEC §5), and change as a person in the UI would change them,
+// through EditAccount or PATCH /_standin/accounts/{id}, without counting as API calls.
+func TestAccountFieldsAndEdits(t *testing.T) {
+	s := New("key", "/api/v1")
+	id := s.AddAccount("Ann@Acme.io")
+	_, body := do(t, s, http.MethodGet, "/api/v1/email-accounts/?offset=0&limit=100&api_key=key", "")
+	var page []map[string]any
+	if err := json.Unmarshal([]byte(body), &page); err != nil || len(page) != 1 {
+		t.Fatalf("list: %s (%v)", body, err)
+	}
+	a := page[0]
+	if a["from_email"] != "ann@acme.io" || a["message_per_day"] != float64(40) || a["daily_sent_count"] != float64(0) ||
+		a["is_smtp_success"] != true || a["is_imap_success"] != true || a["is_suspended"] != false ||
+		a["warmup_details"].(map[string]any)["status"] != "ACTIVE" {
+		t.Fatalf("a new account: %v", a)
+	}
+
+	// bounceguard suspended it; a person un-suspends it in the UI and it sends again.
+	if code, _ := do(t, s, http.MethodPut, "/api/v1/email-accounts/suspend/"+strconv.FormatInt(id, 10)+"?api_key=key", ""); code != 200 {
+		t.Fatal(code)
+	}
+	code, body := do(t, s, http.MethodPatch, "/_standin/accounts/"+strconv.FormatInt(id, 10),
+		`{"is_suspended":false,"daily_sent_count":37,"warmup_details":{"status":"INACTIVE"}}`)
+	if code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	got, _ := s.Account(id)
+	if got.Suspended || got.DailySentCount != 37 || got.Warmup.Status != "INACTIVE" || got.MessagePerDay != 40 || got.ID != id {
+		t.Fatalf("after the person's edit: %+v", got)
+	}
+	if !s.EditAccount(id, func(a *Account) { a.SMTPOK = false }) || s.EditAccount(999, func(*Account) {}) {
+		t.Fatal("EditAccount found the wrong accounts")
+	}
+	if n := len(s.Calls()); n != 2 { // the list and the suspend; the edits are not API calls
+		t.Fatalf("%d calls recorded: %v", n, s.CallStrings())
+	}
+	for path, want := range map[string]int{"/_standin/accounts/999": 404, "/_standin/accounts/x": 400} {
+		if code, _ := do(t, s, http.MethodPatch, path, `{}`); code != want {
+			t.Errorf("PATCH %s: %d, want %d", path, code, want)
+		}
+	}
+	if code, _ := do(t, s, http.MethodPatch, "/_standin/accounts/"+strconv.FormatInt(id, 10), `[1]`); code != 400 {
+		t.Errorf("PATCH with a non-object: %d", code)
 	}
 }
