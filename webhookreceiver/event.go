@@ -31,9 +31,9 @@ type Event struct {
 	At time.Time
 	// Fingerprint is a digest of the event's identifying fields, used when there is no X-Request-Id.
 	Fingerprint string
-	// Lead is a digest of the lead's address ("" when the payload names none): the address itself is
-	// never kept or logged.
-	Lead string
+	// lead is the lead's address, lower-cased ("" when the payload names none). It is only ever logged as
+	// LeadDigest, and only with --log-events.
+	lead string
 }
 
 var (
@@ -126,14 +126,17 @@ func ParseEvent(body []byte) (Event, error) {
 	}
 	ev.At = p.eventTime(ev.Kind)
 	ev.Fingerprint = p.fingerprint(name)
-	lead := p.LeadEmail
-	if p.Lead != nil {
-		lead = firstNonEmpty(lead, p.Lead.Email)
-	}
-	if lead = strings.ToLower(strings.TrimSpace(firstNonEmpty(p.ToEmail, lead))); lead != "" {
-		ev.Lead = LeadDigest(lead)
-	}
+	ev.lead = strings.ToLower(strings.TrimSpace(p.leadAddress()))
 	return ev, nil
+}
+
+// leadAddress is the lead's address as the payload gives it: to_email, lead_email or lead.email.
+func (p *payload) leadAddress() string {
+	lead := firstNonEmpty(p.ToEmail, p.LeadEmail)
+	if lead == "" && p.Lead != nil {
+		lead = p.Lead.Email
+	}
+	return lead
 }
 
 // LeadDigest is how a lead's address appears in logs: "lead:" and the first 12 hex digits of its SHA-256,
@@ -335,10 +338,7 @@ func (p *payload) fingerprint(name string) string {
 			messageID = firstNonEmpty(sm.MessageID, sm.ID)
 		}
 	}
-	lead := firstNonEmpty(p.ToEmail, p.LeadEmail)
-	if lead == "" && p.Lead != nil {
-		lead = p.Lead.Email
-	}
+	lead := p.leadAddress()
 	var bounceID string
 	var bm struct {
 		MessageID string `json:"message_id"`

@@ -295,8 +295,8 @@ func (s *Server) logEvent(mb *bgv1.Mailbox, ev Event, typ string, at time.Time) 
 	if !ev.At.IsZero() {
 		kv = append(kv, "eventTime", ev.At.UTC().Format(time.RFC3339Nano))
 	}
-	if ev.Lead != "" {
-		kv = append(kv, "lead", ev.Lead)
+	if ev.lead != "" {
+		kv = append(kv, "lead", LeadDigest(ev.lead))
 	}
 	s.Log.WithName(EventLogName).Info(EventLogMessage, kv...)
 }
