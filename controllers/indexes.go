@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -59,16 +60,34 @@ func FieldIndexes() []webhookreceiver.FieldIndex {
 	}, webhookreceiver.Indexes...)
 }
 
+// secretRef is a Secret key a policy references, and what it holds (for messages).
+type secretRef struct {
+	what string
+	sel  *bgv1.SecretKeySelector
+}
+
+// policySecretRefs lists the Secret keys a policy references: its Smartlead API key and webhook secret,
+// its gate token and its notification URLs, where set.
+func policySecretRefs(p *bgv1.ProtectionPolicy) []secretRef {
+	var refs []secretRef
+	for _, r := range []secretRef{{"Smartlead API key", p.Spec.Smartlead.APIKeySecretRef},
+		{"Smartlead webhook secret", p.Spec.Smartlead.WebhookSecretRef}, {"gate token", p.Spec.Gate.TokenSecretRef}} {
+		if r.sel != nil {
+			refs = append(refs, r)
+		}
+	}
+	for i := range p.Spec.Notifications {
+		refs = append(refs, secretRef{fmt.Sprintf("notification URL (notifications[%d])", i), &p.Spec.Notifications[i].URLSecretRef})
+	}
+	return refs
+}
+
 // policySecretNames lists the distinct Secrets a policy references.
 func policySecretNames(p *bgv1.ProtectionPolicy) []string {
 	var names []string
-	refs := []*bgv1.SecretKeySelector{p.Spec.Smartlead.APIKeySecretRef, p.Spec.Smartlead.WebhookSecretRef, p.Spec.Gate.TokenSecretRef}
-	for i := range p.Spec.Notifications {
-		refs = append(refs, &p.Spec.Notifications[i].URLSecretRef)
-	}
-	for _, ref := range refs {
-		if ref != nil && !slices.Contains(names, ref.Name) {
-			names = append(names, ref.Name)
+	for _, ref := range policySecretRefs(p) {
+		if !slices.Contains(names, ref.sel.Name) {
+			names = append(names, ref.sel.Name)
 		}
 	}
 	return names

@@ -78,14 +78,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
 		Message: "policy is ready", ObservedGeneration: policy.Generation}
-	for _, ref := range []struct {
-		what string
-		sel  *bgv1.SecretKeySelector
-	}{{"Smartlead API key", policy.Spec.Smartlead.APIKeySecretRef}, {"Smartlead webhook secret", policy.Spec.Smartlead.WebhookSecretRef},
-		{"gate token", policy.Spec.Gate.TokenSecretRef}} {
-		if ref.sel == nil {
-			continue
-		}
+	for _, ref := range policySecretRefs(&policy) {
 		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.what, ref.sel)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -93,19 +86,6 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		if reason != "" {
 			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, reason, msg
 			break
-		}
-	}
-	for i := range policy.Spec.Notifications {
-		if ready.Status == metav1.ConditionFalse {
-			break
-		}
-		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, fmt.Sprintf("notification URL (notifications[%d])", i),
-			&policy.Spec.Notifications[i].URLSecretRef)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if reason != "" {
-			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, reason, msg
 		}
 	}
 	st.Notifications = r.Notifier.Status(&policy)
