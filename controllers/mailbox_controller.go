@@ -225,10 +225,19 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 // conditionsOnly reports whether a reconcile changed nothing of a Mailbox but its conditions (and the
 // generation they describe): a write that decides nothing.
 func conditionsOnly(before, after *bgv1.Mailbox) bool {
-	a, b := before.Status, after.Status // shallow copies: only the two fields below are changed
+	return before.Generation == after.Generation && statusEqualBut(before, after, false)
+}
+
+// statusEqualBut reports whether two Mailboxes' statuses are equal but for their conditions and the
+// generation observed and, with description, the health reason and message.
+func statusEqualBut(x, y *bgv1.Mailbox, description bool) bool {
+	a, b := x.Status, y.Status // shallow copies: only the fields below are changed
 	a.Conditions, b.Conditions = nil, nil
 	a.ObservedGeneration = b.ObservedGeneration
-	return equality.Semantic.DeepEqual(a, b) && before.Generation == after.Generation
+	if description {
+		a.HealthReason, a.HealthMessage = b.HealthReason, b.HealthMessage
+	}
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 // unusable says why a mailbox must not be acted on although its policy exists: an Enforce policy without

@@ -123,13 +123,7 @@ func mailboxChanges() handler.EventHandler {
 // reason and message. Such a write needs no reconcile after it (it would decide the same and write
 // nothing); without this rule every first reconcile of a new mailbox was followed by a second one.
 func descriptionOnly(old, cur *bgv1.Mailbox) bool {
-	if urgentChange(old, cur) {
-		return false
-	}
-	a, b := old.Status, cur.Status // shallow copies: only the fields below are changed
-	a.Conditions, b.Conditions = nil, nil
-	a.ObservedGeneration, a.HealthReason, a.HealthMessage = b.ObservedGeneration, b.HealthReason, b.HealthMessage
-	return equality.Semantic.DeepEqual(a, b)
+	return !urgentChange(old, cur) && statusEqualBut(old, cur, true)
 }
 
 // urgentChange reports whether a Mailbox changed in what can make it worse or what must be done: a
