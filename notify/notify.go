@@ -87,6 +87,13 @@ type targetKey struct {
 	secret bgv1.SecretKeySelector
 }
 
+// keyOf is the key of policy's i-th notification target.
+func keyOf(policy *bgv1.ProtectionPolicy, i int) targetKey {
+	spec := &policy.Spec.Notifications[i]
+	return targetKey{policy: types.NamespacedName{Namespace: policy.Namespace, Name: policy.Name}, index: i,
+		typ: spec.Type, secret: spec.URLSecretRef}
+}
+
 type target struct {
 	key     targetKey
 	mode    bgv1.Mode
@@ -129,8 +136,7 @@ func (d *Dispatcher) Notify(policy *bgv1.ProtectionPolicy, n Notice) {
 		if !spec.Wants(n.Event) {
 			continue
 		}
-		key := targetKey{policy: types.NamespacedName{Namespace: policy.Namespace, Name: policy.Name}, index: i,
-			typ: spec.Type, secret: spec.URLSecretRef}
+		key := keyOf(policy, i)
 		t, ok := d.targets[key]
 		if !ok {
 			t = &target{key: key, wake: make(chan struct{}, 1), limiter: rate.NewLimiter(d.limit(), d.burst()),
@@ -164,9 +170,7 @@ func (d *Dispatcher) Status(policy *bgv1.ProtectionPolicy) []bgv1.NotificationSt
 	defer d.mu.Unlock()
 	for i, spec := range policy.Spec.Notifications {
 		st := bgv1.NotificationStatus{Index: int32(i), Type: spec.Type}
-		key := targetKey{policy: types.NamespacedName{Namespace: policy.Namespace, Name: policy.Name}, index: i,
-			typ: spec.Type, secret: spec.URLSecretRef}
-		if t, ok := d.targets[key]; ok {
+		if t, ok := d.targets[keyOf(policy, i)]; ok {
 			st = *t.status.DeepCopy()
 		}
 		out = append(out, st)
