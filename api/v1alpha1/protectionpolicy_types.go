@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -263,15 +265,7 @@ type NotificationTarget struct {
 
 // Wants reports whether the target announces events of kind e.
 func (t *NotificationTarget) Wants(e NotificationEvent) bool {
-	if len(t.Events) == 0 {
-		return true
-	}
-	for _, w := range t.Events {
-		if w == e {
-			return true
-		}
-	}
-	return false
+	return len(t.Events) == 0 || slices.Contains(t.Events, e)
 }
 
 // NotificationStatus is how delivery to one notification target is going.
