@@ -206,7 +206,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 			r.Recorder.Eventf(&mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
 				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
 			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyResumed, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
-				Evidence: fmt.Sprintf("resumed in Smartlead (account %d): health %s, %s", sl.AccountID, mb.Status.Health, mb.Status.HealthMessage)})
+				Evidence: fmt.Sprintf("resumed in Smartlead (account %d): health %s, %s", sl.AccountID, mb.Status.Health, mb.Status.Evidence())})
 		}
 	}
 	if err != nil {

@@ -196,7 +196,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			r.notifyTransition(&policy, &mb, rules.Mode, d.Transition)
 		}
 	} else if st.HealthReason == "" {
-		st.HealthReason, st.HealthMessage = ReasonHealthy, protection.Evidence(st, rules.Warning, "warning")
+		st.HealthReason = ReasonHealthy
 	}
 	if d.StartWindow {
 		// Recovering starts a fresh rolling window. The write is conditional on the resourceVersion read,
@@ -441,9 +441,13 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	st := &mb.Status
 	gen := mb.Generation
 	conds := &st.Conditions
-	if st.Health == bgv1.HealthWarning {
-		setCondition(conds, gen, bgv1.ConditionWarning, true, st.HealthReason, st.HealthMessage)
-	} else {
+	switch st.Health {
+	case bgv1.HealthWarning:
+		setCondition(conds, gen, bgv1.ConditionWarning, true, st.HealthReason, st.Evidence())
+	case bgv1.HealthPaused, bgv1.HealthRecovering:
+		// Past warning: Paused and status.history tell the story, in the bytes a Mailbox has (SPEC §2).
+		meta.RemoveStatusCondition(conds, bgv1.ConditionWarning)
+	default:
 		setCondition(conds, gen, bgv1.ConditionWarning, false, ReasonNotWarning, "health is "+string(st.Health))
 	}
 
@@ -505,7 +509,7 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 		}
 		return msg
 	}
-	msg := mb.Status.HealthMessage
+	msg := mb.Status.Evidence()
 	if reason == protection.ReasonHold {
 		return msg
 	}

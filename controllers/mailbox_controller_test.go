@@ -194,7 +194,7 @@ func driveToPaused(mb *bgv1.Mailbox) {
 	record(mb, 0, 2)
 	Eventually(health(mb)).Should(Equal(bgv1.HealthPaused))
 	Expect(mb.Status.HealthReason).To(Equal("BounceThreshold"))
-	Expect(mb.Status.HealthMessage).To(Equal("5 bounces in the last 60 sends (pause at 5/100)"))
+	Expect(mb.Status.Evidence()).To(Equal("5 bounces in the last 60 sends (pause at 5/100)"))
 	Expect(mb.Status.PauseCount).To(Equal(int32(1)))
 	Expect(mb.Status.ResumeAt.Sub(mb.Status.PausedAt.Time)).To(Equal(2 * time.Second))
 }

@@ -175,7 +175,7 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 		}
 		Eventually(health(b)).Should(Equal(bgv1.HealthPaused))
 		Expect(b.Status.Window).To(Equal("2/20"), "strict counts soft bounces, window 20")
-		Expect(b.Status.HealthMessage).To(Equal("2 bounces in the last 20 sends (pause at 2/20)"))
+		Expect(b.Status.Evidence()).To(Equal("2 bounces in the last 20 sends (pause at 2/20)"))
 		Consistently(health(a)).WithTimeout(300 * time.Millisecond).Should(Equal(bgv1.HealthHealthy))
 		Expect(a.Status).To(And(HaveField("Window", "0/100"), HaveField("SoftBounced", int64(2)), HaveField("Bounced", int64(0))))
 

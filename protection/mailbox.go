@@ -2,6 +2,8 @@ package protection
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +39,8 @@ type Transition struct {
 	Reason string
 	// Message is the evidence, e.g. "5 bounces in the last 100 sends (pause at 5/100)".
 	Message string
+	// At is when it was decided.
+	At time.Time
 }
 
 // MailboxState is the part of a Mailbox's status that the state machine owns.
@@ -183,7 +187,7 @@ func endOfPause(r Rules, pausedAt *time.Time, pauseCount int32, resumeRequested 
 // look again (the end of its cooldown) unless requeue already says.
 func settle(t *Transition, from, to bgv1.Health, resumeAt *time.Time, requeue time.Duration, now time.Time) time.Duration {
 	if t != nil {
-		t.From, t.To = from, to
+		t.From, t.To, t.At = from, to, now
 	}
 	if to == bgv1.HealthPaused && requeue == 0 && resumeAt != nil && now.Before(*resumeAt) {
 		return resumeAt.Sub(now)
@@ -241,13 +245,34 @@ func plural(n int64, word string) string {
 func (d MailboxDecision) Apply(st *bgv1.MailboxStatus, pauseWithinSends int32) {
 	st.Health, st.PauseCount, st.HealthySinceSent, st.ResumeRequest = d.State.Health, d.State.PauseCount, d.State.HealthySinceSent, d.State.ResumeRequest
 	st.PausedAt, st.ResumeAt = metaTimeOf(d.State.PausedAt), metaTimeOf(d.State.ResumeAt)
-	if d.Transition != nil {
-		st.HealthReason, st.HealthMessage = d.Transition.Reason, d.Transition.Message
+	if t := d.Transition; t != nil {
+		st.HealthReason, st.HealthMessage = t.Reason, "" // the evidence is the history's
+		st.History = Remember(st.History, *t)
 	}
 	if d.StartWindow {
 		tally.StartWindow(st)
 		tally.Refresh(st, pauseWithinSends)
 	}
+}
+
+// MaxHistory is how many health transitions a mailbox's status.history keeps.
+const MaxHistory = 5
+
+// maxEvidence bounds a history entry's evidence (the API's limit).
+const maxEvidence = 256
+
+// Remember appends a transition to a history, keeping the last MaxHistory, oldest first.
+func Remember(history []bgv1.HealthTransition, t Transition) []bgv1.HealthTransition {
+	evidence := t.Message
+	if len(evidence) > maxEvidence {
+		evidence = strings.ToValidUTF8(evidence[:maxEvidence-3], "") + "..."
+	}
+	history = append(history, bgv1.HealthTransition{Time: metav1.NewTime(t.At.UTC().Truncate(time.Second)),
+		From: t.From, To: t.To, Reason: t.Reason, Evidence: evidence})
+	if over := len(history) - MaxHistory; over > 0 {
+		history = slices.Delete(history, 0, over)
+	}
+	return history
 }
 
 func metaTimeOf(t *time.Time) *metav1.Time {

@@ -1,7 +1,9 @@
 package protection
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -281,5 +283,60 @@ func TestHold(t *testing.T) {
 				t.Fatalf("pause count %d: a hold is no step up the cooldown ladder", d.State.PauseCount)
 			}
 		})
+	}
+}
+
+// status.history (SPEC §2): the last 5 transitions, oldest first, each with its time, ends, reason and
+// evidence, written by the same Apply the reconciler uses, through a real walk of the state machine.
+func TestHistoryKeepsTheLastFiveTransitions(t *testing.T) {
+	r := RulesFor(nil)
+	st := &bgv1.MailboxStatus{}
+	now := t0
+	step := func(steps ...step) {
+		play(st, steps...)
+		d := DecideMailbox(r, st, "", "", now)
+		d.Apply(st, r.Pause.WithinSends)
+	}
+	step(sends(57), bounces(3)) // Healthy → Warning
+	step(sends(40), bounces(2)) // → Paused
+	now = now.Add(time.Hour + time.Minute)
+	step()          // → Recovering (cooldown elapsed)
+	step(sends(25)) // → Healthy (clean sends)
+	now = now.Add(time.Minute)
+	step(sends(5), bounces(3)) // → Warning
+	step(bounces(2))           // → Paused again
+	want := []struct {
+		from, to bgv1.Health
+		reason   string
+	}{
+		{bgv1.HealthWarning, bgv1.HealthPaused, ReasonBounceThreshold},
+		{bgv1.HealthPaused, bgv1.HealthRecovering, ReasonCooldownElapsed},
+		{bgv1.HealthRecovering, bgv1.HealthHealthy, ReasonCleanSends},
+		{bgv1.HealthHealthy, bgv1.HealthWarning, ReasonWarningThreshold},
+		{bgv1.HealthWarning, bgv1.HealthPaused, ReasonBounceThreshold},
+	}
+	if len(st.History) != len(want) {
+		t.Fatalf("history has %d entries, want %d: %+v", len(st.History), len(want), st.History)
+	}
+	for i, w := range want {
+		h := st.History[i]
+		if h.From != w.from || h.To != w.to || h.Reason != w.reason || h.Evidence == "" || h.Time.IsZero() {
+			t.Fatalf("entry %d is %+v, want %v→%v %s with evidence and time", i, h, w.from, w.to, w.reason)
+		}
+	}
+	if last := st.History[4]; last.Evidence != st.Evidence() || !last.Time.Time.Equal(now) {
+		t.Fatalf("the last entry %+v is not the current health's evidence %q at %s", last, st.Evidence(), now)
+	}
+	if first := st.History[0]; first.Evidence != "5 bounces in the last 97 sends (pause at 5/100)" {
+		t.Fatalf("the first pause's evidence is %q", first.Evidence)
+	}
+}
+
+// A person's hold reason goes into the evidence, bounded at the API's 256 bytes without splitting a rune.
+func TestHistoryEvidenceIsBounded(t *testing.T) {
+	h := Remember(nil, Transition{From: bgv1.HealthHealthy, To: bgv1.HealthPaused, Reason: ReasonHold,
+		Message: strings.Repeat("é", 300), At: t0})
+	if e := h[0].Evidence; len(e) > 256 || !utf8.ValidString(e) || !strings.HasSuffix(e, "...") {
+		t.Fatalf("evidence of %d bytes, valid UTF-8 %v: %q", len(e), utf8.ValidString(e), e)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,12 +22,14 @@ const (
 	// MaxBounceMarks is the most bounce marks kept (the schema's bounces maximum): a window never needs
 	// more to reach a threshold.
 	MaxBounceMarks = 20
-	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: 2 hours at
-	// 100 events an hour, and some room.
-	MaxEventIDs = 210
-	// digestSize is the bytes kept of each event id's SHA-256: with MaxEventIDs of them, a new event is
-	// mistaken for a duplicate with a probability of about 2e-10.
-	digestSize = 5
+	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: the SPEC's
+	// 2 hours at 100 events an hour.
+	MaxEventIDs = 200
+	// digestChars is the length of each id's digest in the ledger: 32 bits of its SHA-256 in five
+	// characters of a base-85 alphabet. With MaxEventIDs of them a new event is mistaken for a duplicate
+	// with a probability of at most 200/2^32 (one event in 21 million), and the ledger stays small enough
+	// for a Mailbox to keep under 4 KiB with its history (SPEC §2).
+	digestChars = 5
 )
 
 // Kind is what an event says happened.
@@ -55,23 +58,20 @@ type Event struct {
 // st unchanged. Soft bounces are counted toward the window only when countSoft is true.
 func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
 	if ev.ID != "" {
-		recent := recentDigests(&st.Ledger)
+		seen := seenDigests(&st.Ledger)
 		d := digestOf(ev.ID)
-		for i := 0; i+digestSize <= len(recent); i += digestSize {
-			if string(recent[i:i+digestSize]) == string(d[:]) {
+		for i := 0; i+digestChars <= len(seen); i += digestChars {
+			if seen[i:i+digestChars] == d {
 				return false
 			}
 		}
-		recent = append(recent, d[:]...)
-		if over := len(recent) - MaxEventIDs*digestSize; over > 0 {
-			recent = recent[over:]
-		}
-		st.Ledger.Recent = base64.StdEncoding.EncodeToString(recent)
+		st.Ledger.Seen = keepLast(seen + d)
 	}
 	switch ev.Kind {
 	case Send:
 		st.Sent++
 		prune(st)
+		countSend(&st.Ledger, ev.At)
 	case Bounce:
 		if ev.Soft {
 			st.SoftBounced++
@@ -89,38 +89,104 @@ func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
 	return true
 }
 
-// digestOf is the part of an event id's SHA-256 the ledger keeps.
-func digestOf(id string) [digestSize]byte {
+// digestOf is the ledger's digest of an event id.
+func digestOf(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return [digestSize]byte(sum[:digestSize])
+	return digest32(uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3]))
 }
 
-// recentDigests decodes the ledger's recent digests, moving in the ids of the former form (eventIDs), so
-// that a Mailbox written by an earlier version keeps recognising its duplicates; it clears that form.
-func recentDigests(l *bgv1.Ledger) []byte {
-	recent, err := base64.StdEncoding.DecodeString(l.Recent)
-	if err != nil || len(recent)%digestSize != 0 {
-		recent = nil // unreadable: start afresh rather than refuse events
+// digestAlphabet is 85 printable characters that JSON carries as they are (no quote, backslash, or the
+// <, > and & that encoders escape).
+const digestAlphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?$#%@()[]{}|~_"
+
+// digest32 writes v as five base-85 characters.
+func digest32(v uint32) string {
+	var out [digestChars]byte
+	for i := digestChars - 1; i >= 0; i-- {
+		out[i] = digestAlphabet[v%85]
+		v /= 85
 	}
-	if len(l.EventIDs) > 0 {
-		var old []byte
-		for _, id := range l.EventIDs {
-			d := digestOf(id)
-			old = append(old, d[:]...)
-		}
-		recent = append(old, recent...)
-		if over := len(recent) - MaxEventIDs*digestSize; over > 0 {
-			recent = recent[over:]
-		}
-		l.EventIDs = nil
-		l.Recent = base64.StdEncoding.EncodeToString(recent)
+	return string(out[:])
+}
+
+// keepLast trims a run of digests to the MaxEventIDs most recent.
+func keepLast(seen string) string {
+	if over := len(seen) - MaxEventIDs*digestChars; over > 0 {
+		return seen[over:]
 	}
-	return recent
+	return seen
+}
+
+// seenDigests returns the ledger's recent digests, oldest first, moving in those of the former forms
+// (recent: 40-bit digests in base64; eventIDs: whole ids) so that a Mailbox written by an earlier version
+// keeps recognising its duplicates; it clears those forms. A former digest begins with the same 32 bits
+// of the same SHA-256, so nothing is lost in the move.
+func seenDigests(l *bgv1.Ledger) string {
+	seen := l.Seen
+	if len(seen)%digestChars != 0 {
+		seen = "" // unreadable: start afresh rather than refuse events
+	}
+	if l.Recent == "" && len(l.EventIDs) == 0 {
+		return seen
+	}
+	var old strings.Builder
+	for _, id := range l.EventIDs {
+		old.WriteString(digestOf(id))
+	}
+	if recent, err := base64.StdEncoding.DecodeString(l.Recent); err == nil && len(recent)%5 == 0 {
+		for i := 0; i < len(recent); i += 5 {
+			old.WriteString(digest32(uint32(recent[i])<<24 | uint32(recent[i+1])<<16 | uint32(recent[i+2])<<8 | uint32(recent[i+3])))
+		}
+	}
+	seen = keepLast(old.String() + seen)
+	l.Seen, l.Recent, l.EventIDs = seen, "", nil
+	return seen
 }
 
 // RecentEvents reports how many event ids the ledger remembers.
 func RecentEvents(l *bgv1.Ledger) int {
-	return len(recentDigests(l.DeepCopy())) / digestSize
+	return len(seenDigests(l.DeepCopy())) / digestChars
+}
+
+// countSend counts a send in the ledger's sends of its day (UTC) and of the day before: what the
+// account sync compares with Smartlead's daily_sent_count. A send without a time counts for the last day seen.
+func countSend(l *bgv1.Ledger, at time.Time) {
+	day := l.SendDay
+	if !at.IsZero() {
+		day = DayOf(at)
+	}
+	switch {
+	case day == l.SendDay:
+	case day == l.SendDay+1:
+		l.SendsYesterday, l.SendsToday = l.SendsToday, 0
+	case day > l.SendDay:
+		l.SendsYesterday, l.SendsToday = 0, 0
+	default: // a late event of an earlier day
+		if day == l.SendDay-1 {
+			l.SendsYesterday++
+		}
+		return
+	}
+	l.SendDay = day
+	l.SendsToday++
+}
+
+// DayOf is the UTC day of t, in days since 1970-01-01.
+func DayOf(t time.Time) int32 {
+	return int32(t.UTC().Unix() / 86400)
+}
+
+// SendsSinceYesterday returns the sends recorded since the start of the day before now's (UTC): at least
+// the last 24 hours, so at least a Smartlead "today" in any time zone.
+func SendsSinceYesterday(l *bgv1.Ledger, now time.Time) int32 {
+	switch d := DayOf(now) - l.SendDay; {
+	case d <= 0: // a clock behind the events' counts all it knows
+		return l.SendsToday + l.SendsYesterday
+	case d == 1:
+		return l.SendsToday
+	default:
+		return 0
+	}
 }
 
 // BouncesWithin returns the counted bounces received after the n-th most recent send of the current
@@ -177,6 +243,6 @@ func appendBounded[T any](s []T, v T, max int) []T {
 // a status: what the manager's cache keeps of it. Only the receiver reads that memory, from the API
 // server, when it writes; a copy without it must never be the base of a write of events.
 func StripRecent(st *bgv1.MailboxStatus) {
-	st.Ledger.Recent = ""
+	st.Ledger.Seen, st.Ledger.Recent = "", ""
 	st.Ledger.EventIDs = nil
 }

@@ -216,7 +216,7 @@ func Decide(mode bgv1.Mode, mb *bgv1.Mailbox, domain *bgv1.Domain) *GateAnswer {
 	a := &GateAnswer{Allowed: true, Mode: mode, Reasons: []GateReason{}}
 	own := mb.Status.Health
 	if own != "" && own != bgv1.HealthHealthy {
-		a.Reasons = append(a.Reasons, GateReason{Entity: "mailbox", Name: mb.Name, Health: own, Message: mb.Status.HealthMessage})
+		a.Reasons = append(a.Reasons, GateReason{Entity: "mailbox", Name: mb.Name, Health: own, Message: mb.Status.Evidence()})
 	}
 	var domainHealth bgv1.Health
 	if domain != nil {

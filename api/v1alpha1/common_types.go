@@ -27,6 +27,14 @@ const (
 	ConditionPauseRecommended = "PauseRecommended"
 	// ConditionPausingAllowed is a ProtectionPolicy condition: False while the safety limit holds back pauses.
 	ConditionPausingAllowed = "PausingAllowed"
+	// ConditionAccountFound is False while the last account sync found no Smartlead account for the mailbox.
+	// It appears once a sync has missed the account and stays (True) after it is found again.
+	ConditionAccountFound = "AccountFound"
+	// ConditionDrifted is True while Smartlead shows a mailbox bounceguard holds paused sending again.
+	ConditionDrifted = "Drifted"
+	// ConditionUnmonitored is True while Smartlead counts clearly more sends today than bounceguard received
+	// webhooks for: the mailbox is not protected.
+	ConditionUnmonitored = "Unmonitored"
 )
 
 // Annotations and labels understood by bounceguard.

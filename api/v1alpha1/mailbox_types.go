@@ -37,12 +37,27 @@ type Ledger struct {
 	// +listType=atomic
 	// +optional
 	BounceMarks []int64 `json:"bounceMarks,omitempty"`
-	// Recent holds 40-bit digests of the ids of the most recent events recorded (base64, oldest first),
-	// used to drop duplicates: enough for 2 hours at 100 events an hour.
+	// Seen holds 32-bit digests of the ids of the 200 most recent events recorded (five base-85 characters
+	// each, oldest first), used to drop duplicates: 2 hours at 100 events an hour.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Seen string `json:"seen,omitempty"`
+	// Recent is a former form of seen (40-bit digests in base64); it is read, moved into seen and cleared.
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
 	Recent string `json:"recent,omitempty"`
-	// EventIDs is the ledger's former form (whole digests); it is read, moved into recent and cleared.
+	// SendDay is the day (UTC, days since 1970-01-01) of the last send recorded; SendsToday and
+	// SendsYesterday count the sends recorded on that day and the day before. The account sync compares
+	// them with Smartlead's daily_sent_count (coverage).
+	// +optional
+	SendDay int32 `json:"sendDay,omitempty"`
+	// SendsToday is the number of sends recorded on SendDay.
+	// +optional
+	SendsToday int32 `json:"sendsToday,omitempty"`
+	// SendsYesterday is the number of sends recorded on the day before SendDay.
+	// +optional
+	SendsYesterday int32 `json:"sendsYesterday,omitempty"`
+	// EventIDs is the ledger's oldest form (whole ids); it is read, moved into seen and cleared.
 	// +kubebuilder:validation:MaxItems=256
 	// +listType=atomic
 	// +optional
@@ -95,7 +110,8 @@ type SmartleadState struct {
 	// when the policy has changed or is gone by then.
 	// +optional
 	APIKeySecretRef *SecretKeySelector `json:"apiKeySecretRef,omitempty"`
-	// BaseURL is the Smartlead API the account was paused through; resuming uses the same one.
+	// BaseURL is the Smartlead API the account was paused through (empty: Smartlead's own); resuming uses
+	// the same one.
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
 	BaseURL string `json:"baseURL,omitempty"`
@@ -112,6 +128,70 @@ type SmartleadState struct {
 	// LastAttemptAt is when the last operation was attempted.
 	// +optional
 	LastAttemptAt *metav1.Time `json:"lastAttemptAt,omitempty"`
+	// Reapplied is true once this pause was applied again after Smartlead showed the account sending
+	// (spec.smartlead.sync.drift Reapply): a pause is reapplied once per episode.
+	// +optional
+	Reapplied bool `json:"reapplied,omitempty"`
+}
+
+// AccountState is what the last account sync read of the mailbox's Smartlead account. It is written by
+// the sync alone, only when it changes, and never overwrites status.smartlead.
+type AccountState struct {
+	// ID is the Smartlead email account id.
+	// +optional
+	ID int64 `json:"id,omitempty"`
+	// Missing is true when the last sync found no account for the mailbox (condition AccountFound=False).
+	// +optional
+	Missing bool `json:"missing,omitempty"`
+	// Suspended is Smartlead's is_suspended.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
+	// DailyLimit is Smartlead's message_per_day.
+	// +optional
+	DailyLimit int32 `json:"dailyLimit,omitempty"`
+	// WarmupEnabled is true while the account's warm-up is ACTIVE.
+	// +optional
+	WarmupEnabled bool `json:"warmupEnabled,omitempty"`
+	// SMTPOK is Smartlead's is_smtp_success.
+	// +optional
+	SMTPOK bool `json:"smtpOK,omitempty"`
+	// IMAPOK is Smartlead's is_imap_success.
+	// +optional
+	IMAPOK bool `json:"imapOK,omitempty"`
+	// BackInCampaigns is, while bounceguard holds the account removed from campaigns, how many of those
+	// campaigns Smartlead shows it in again.
+	// +optional
+	BackInCampaigns int32 `json:"backInCampaigns,omitempty"`
+	// Gap is set while the mailbox is unmonitored (condition Unmonitored=True): Smartlead counted clearly more
+	// sends today than bounceguard received. It holds the counts of the sync that found it.
+	// +optional
+	Gap *CoverageGap `json:"gap,omitempty"`
+}
+
+// CoverageGap is a mailbox's sends as Smartlead counts them against those bounceguard received.
+type CoverageGap struct {
+	// SentToday is Smartlead's daily_sent_count.
+	SentToday int32 `json:"sentToday"`
+	// Received is the sends bounceguard received since the start of yesterday (UTC): at least a
+	// Smartlead day in any time zone.
+	Received int32 `json:"received"`
+}
+
+// HealthTransition is one change of a mailbox's health and why.
+type HealthTransition struct {
+	// Time is when the transition was decided.
+	Time metav1.Time `json:"time"`
+	// From is the health before.
+	From Health `json:"from"`
+	// To is the health after.
+	To Health `json:"to"`
+	// Reason names the rule that fired (BounceThreshold, CooldownElapsed, CleanSends, Hold, ...).
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+	// Evidence is what the rule saw, e.g. "5 bounces in the last 100 sends (pause at 5/100)".
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Evidence string `json:"evidence,omitempty"`
 }
 
 // MailboxStatus is the observed state of a Mailbox: tallies, rolling window and protection state.
@@ -125,7 +205,8 @@ type MailboxStatus struct {
 	// HealthReason names the rule behind the current health (BounceThreshold, CooldownElapsed, CleanSends, ...).
 	// +optional
 	HealthReason string `json:"healthReason,omitempty"`
-	// HealthMessage is the evidence for the current health, e.g. "5 bounces in the last 100 sends (pause at 5/100)".
+	// HealthMessage is the evidence of the current health as statuses written before status.history held it;
+	// it is cleared at the next transition. Deprecated: the evidence is the last history entry's.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	HealthMessage string `json:"healthMessage,omitempty"`
@@ -171,10 +252,20 @@ type MailboxStatus struct {
 	// repeats nor forgets a call.
 	// +optional
 	Smartlead SmartleadState `json:"smartlead,omitzero"`
+	// Account is what the last account sync read of the mailbox's Smartlead account.
+	// +optional
+	Account *AccountState `json:"account,omitempty"`
+	// History holds the last 5 health transitions with their evidence, oldest first: the why of a pause
+	// outlives Kubernetes Events.
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=atomic
+	// +optional
+	History []HealthTransition `json:"history,omitempty"`
 	// Ledger is the bounded bookkeeping behind the rolling window and de-duplication.
 	// +optional
 	Ledger Ledger `json:"ledger,omitzero"`
-	// Conditions include Ready, Warning, Paused and PauseRecommended.
+	// Conditions include Ready, Warning, Paused, PauseRecommended and, once the account sync has found
+	// something, AccountFound, Drifted and Unmonitored.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -201,6 +292,15 @@ type Mailbox struct {
 	// Status holds its tallies and protection state.
 	// +optional
 	Status MailboxStatus `json:"status,omitempty"`
+}
+
+// Evidence is the evidence of the mailbox's current health, e.g. "5 bounces in the last 100 sends (pause at
+// 5/100)": its last transition's, or healthMessage for a status written before status.history.
+func (st *MailboxStatus) Evidence() string {
+	if n := len(st.History); n > 0 {
+		return st.History[n-1].Evidence
+	}
+	return st.HealthMessage
 }
 
 // Domain returns the domain part of the mailbox's email, lowercased, or "" when it has none.

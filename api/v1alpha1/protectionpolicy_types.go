@@ -144,6 +144,42 @@ type SmartleadSettings struct {
 	// +kubebuilder:default=Suspend
 	// +optional
 	PauseAction PauseAction `json:"pauseAction,omitempty"`
+	// Sync reads the organization's email accounts with the API key, periodically and at start: it
+	// creates Mailboxes, records what Smartlead shows of each, and finds drift and unmonitored mailboxes.
+	// +kubebuilder:default={}
+	// +optional
+	Sync SyncSettings `json:"sync,omitzero"`
+}
+
+// DriftAction is what the account sync does about a paused mailbox that Smartlead shows sending again.
+// +kubebuilder:validation:Enum=Report;Reapply
+type DriftAction string
+
+const (
+	// DriftReport reports the drift (condition Drifted, Warning Event, notification) and leaves it to a person.
+	DriftReport DriftAction = "Report"
+	// DriftReapply also pauses the account again, once per pause episode; a second drift is reported only.
+	DriftReapply DriftAction = "Reapply"
+)
+
+// SyncSettings say how the policy's Smartlead accounts are kept in step (SPEC §7).
+// +kubebuilder:validation:XValidation:rule="!has(self.interval) || duration(self.interval) == duration('0s') || duration(self.interval) >= duration('1m')",message="interval must be 0s (off) or at least 1m"
+type SyncSettings struct {
+	// Interval is how often the accounts are read (and once at start); "0s" turns the sync off.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// CreateMailboxes creates a Mailbox (labelled app.kubernetes.io/managed-by: bounceguard, governed by this
+	// policy) for every account of the organization that has none in the namespace. A Mailbox is never deleted.
+	// +kubebuilder:default=true
+	// +optional
+	CreateMailboxes *bool `json:"createMailboxes,omitempty"`
+	// Drift is what happens when someone resumes, in Smartlead, a mailbox bounceguard holds paused.
+	// +kubebuilder:default=Report
+	// +optional
+	Drift DriftAction `json:"drift,omitempty"`
 }
 
 // GateSettings authorise callers of the execution gate.
@@ -315,6 +351,16 @@ type ProtectionPolicyStatus struct {
 	// PausedMailboxes is the number of governed mailboxes that are paused in Smartlead (condition Paused=True).
 	// +optional
 	PausedMailboxes int32 `json:"pausedMailboxes"`
+	// LastSyncTime is when the account sync last read the organization's accounts completely.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// Accounts is the number of Smartlead accounts the last complete sync read.
+	// +optional
+	Accounts int32 `json:"accounts,omitempty"`
+	// LastSyncError is why the last sync failed; empty after a complete one. It never holds the API key.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	LastSyncError string `json:"lastSyncError,omitempty"`
 	// Notifications report delivery to each of spec.notifications.
 	// +kubebuilder:validation:MaxItems=10
 	// +listType=atomic

@@ -232,7 +232,7 @@ func runStatus(args []string, stdout io.Writer) error {
 			paused = "yes (" + string(mb.Status.Smartlead.Action) + ")"
 		}
 		fmt.Fprintf(tw, "Mailbox\t%s/%s\t%s\t%s\t%s\t%s\n", mb.Namespace, mb.Spec.Email, mb.Status.Health, paused,
-			resumeAt(mb.Status.ResumeAt), mb.Status.HealthMessage)
+			resumeAt(mb.Status.ResumeAt), mb.Status.Evidence())
 		rows++
 	}
 	for _, d := range domains.Items {

@@ -194,7 +194,7 @@ func (w *watcher) poll(ctx context.Context) {
 			if p := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); p != nil && p.Status == "True" {
 				state += ", paused in Smartlead"
 			}
-			w.report("mailbox "+mb.Spec.Email, state, mb.Status.Window, mb.Status.HealthMessage)
+			w.report("mailbox "+mb.Spec.Email, state, mb.Status.Window, mb.Status.Evidence())
 		}
 	}
 	var ds bgv1.DomainList
