@@ -14,6 +14,28 @@ type Account struct {
 	ID int64 `json:"id"`
 	// FromEmail is the address it sends as.
 	FromEmail string `json:"from_email"`
+	// MessagePerDay is its daily sending limit.
+	MessagePerDay int32 `json:"message_per_day"`
+	// DailySentCount is how many emails it has sent today.
+	DailySentCount int32 `json:"daily_sent_count"`
+	// Suspended is true while it may not send.
+	Suspended bool `json:"is_suspended"`
+	// SMTPOK and IMAPOK say whether Smartlead's last SMTP and IMAP connection tests passed.
+	SMTPOK bool `json:"is_smtp_success"`
+	IMAPOK bool `json:"is_imap_success"`
+	// Warmup is its warm-up, as Smartlead nests it.
+	Warmup *Warmup `json:"warmup_details"`
+}
+
+// Warmup is an account's warm-up settings (warmup_details).
+type Warmup struct {
+	// Status is ACTIVE while the account warms up.
+	Status string `json:"status"`
+}
+
+// WarmupEnabled reports whether the account's warm-up is running.
+func (a *Account) WarmupEnabled() bool {
+	return a.Warmup != nil && strings.EqualFold(a.Warmup.Status, "ACTIVE")
 }
 
 // DefaultMinRefresh is how long an account list is trusted for a lookup that misses before it is read again.

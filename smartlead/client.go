@@ -46,6 +46,9 @@ type Client interface {
 	// FindAccountID returns the id of the email account that sends as email (GET /email-accounts/, paged).
 	// It returns an error matching ErrNotFound when there is none.
 	FindAccountID(ctx context.Context, email string) (int64, error)
+	// ListAccounts reads every email account of the organization, a page of PageSize at a time
+	// (GET /email-accounts/?offset=&limit=).
+	ListAccounts(ctx context.Context) ([]Account, error)
 }
 
 var (

@@ -376,3 +376,30 @@ func TestAccountIDsFromOneSharedList(t *testing.T) {
 		t.Fatal("directories are not one per key and base URL")
 	}
 }
+
+// The account sync's read (SPEC §5): every page, with the fields it compares, as the stand-in (and
+// Smartlead) answers them; 250 accounts are three pages.
+func TestListAccountsReadsTheSyncFields(t *testing.T) {
+	sl, base := newStandin(t)
+	var last int64
+	for i := range 250 {
+		last = sl.AddAccount(fmt.Sprintf("box%03d@acme.com", i))
+	}
+	sl.EditAccount(last, func(a *standin.Account) {
+		a.Suspended, a.MessagePerDay, a.DailySentCount, a.SMTPOK, a.Warmup.Status = true, 25, 17, false, "INACTIVE"
+	})
+	accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(context.Background())
+	if err != nil || len(accounts) != 250 {
+		t.Fatalf("%d accounts, %v", len(accounts), err)
+	}
+	first, edited := accounts[0], accounts[249]
+	if first.FromEmail != "box000@acme.com" || first.MessagePerDay != 40 || first.Suspended || !first.SMTPOK || !first.IMAPOK || !first.WarmupEnabled() {
+		t.Fatalf("a new account read as %+v", first)
+	}
+	if edited.ID != last || !edited.Suspended || edited.MessagePerDay != 25 || edited.DailySentCount != 17 || edited.SMTPOK || edited.WarmupEnabled() {
+		t.Fatalf("the edited account read as %+v", edited)
+	}
+	if n := len(sl.Calls()); n != 3 {
+		t.Fatalf("%d calls: %v", n, sl.CallStrings())
+	}
+}

@@ -144,6 +144,21 @@ func (s *Server) EditAccount(id int64, edit func(*Account)) bool {
 	return ok
 }
 
+// DeleteAccount removes an account as deleting it in Smartlead's UI would, and takes it out of every
+// campaign; false when there is no such account.
+func (s *Server) DeleteAccount(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.accounts[id] == nil {
+		return false
+	}
+	delete(s.accounts, id)
+	for _, c := range s.campaigns {
+		c.AccountIDs = slices.DeleteFunc(c.AccountIDs, func(a int64) bool { return a == id })
+	}
+	return true
+}
+
 // Seed creates accounts from a comma-separated list of "email" or "email=id" entries, and one ACTIVE
 // campaign holding all of them (so that RemoveFromCampaigns has something to remove).
 func (s *Server) Seed(list string) error {
@@ -279,8 +294,20 @@ func (s *Server) SetLatency(d time.Duration) {
 // GET /_standin/state the accounts and campaigns, and PATCH /_standin/accounts/{id} changes an account as
 // a person in Smartlead's UI would (see EditAccount), for people trying bounceguard locally.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if id, ok := strings.CutPrefix(r.URL.Path, "/_standin/accounts/"); ok && r.Method == http.MethodPatch {
-		s.editFromRequest(w, id, r.Body)
+	if id, ok := strings.CutPrefix(r.URL.Path, "/_standin/accounts/"); ok {
+		switch r.Method {
+		case http.MethodPatch:
+			s.editFromRequest(w, id, r.Body)
+		case http.MethodDelete:
+			n, err := strconv.ParseInt(id, 10, 64)
+			if err != nil || !s.DeleteAccount(n) {
+				http.Error(w, `{"error":"Email account not found"}`, http.StatusNotFound)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.Error(w, `{"error":"PATCH or DELETE"}`, http.StatusMethodNotAllowed)
+		}
 		return
 	}
 	switch r.URL.Path {

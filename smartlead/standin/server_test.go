@@ -123,3 +123,29 @@ func TestAccountFieldsAndEdits(t *testing.T) {
 		t.Errorf("PATCH with a non-object: %d", code)
 	}
 }
+
+// Deleting an account as a person would in the UI (DELETE /_standin/accounts/{id}): it is gone from the
+// list, from its campaigns, and answers 404 — what the sync reports as AccountFound=False.
+func TestDeleteAccount(t *testing.T) {
+	s := New("key", "/api/v1")
+	keep, gone := s.AddAccount("keep@acme.io"), s.AddAccount("gone@acme.io")
+	cid := s.AddCampaign("ACTIVE", keep, gone)
+	if code, _ := do(t, s, http.MethodDelete, "/_standin/accounts/"+strconv.FormatInt(gone, 10), ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", code)
+	}
+	_, body := do(t, s, http.MethodGet, "/api/v1/email-accounts/?offset=0&limit=100&api_key=key", "")
+	if strings.Contains(body, "gone@acme.io") || !strings.Contains(body, "keep@acme.io") {
+		t.Fatalf("list after the delete: %s", body)
+	}
+	if c, _ := s.Campaign(cid); len(c.AccountIDs) != 1 || c.AccountIDs[0] != keep {
+		t.Fatalf("campaign after the delete: %+v", c)
+	}
+	if code, _ := do(t, s, http.MethodGet, "/api/v1/email-accounts/"+strconv.FormatInt(gone, 10)+"/?api_key=key", ""); code != 404 {
+		t.Fatalf("GET of the deleted account: %d", code)
+	}
+	for path, want := range map[string]int{"/_standin/accounts/" + strconv.FormatInt(gone, 10): 404, "/_standin/accounts/x": 404} {
+		if code, _ := do(t, s, http.MethodDelete, path, ""); code != want {
+			t.Errorf("DELETE %s: %d, want %d", path, code, want)
+		}
+	}
+}
