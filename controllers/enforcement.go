@@ -155,7 +155,8 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	want, reason := protection.WantPaused(rules.Mode, mb.Status.Health, domainHealth)
 	reason = ownReason(&mb, reason)
 	sl := &mb.Status.Smartlead
-	if (want && sl.Paused) || (!want && !holdsPause(sl)) {
+	reapply := want && sl.Paused && needsReapply(&mb, &policy)
+	if (want && sl.Paused && !reapply) || (!want && !holdsPause(sl)) {
 		return nil
 	}
 	creds := enforcementCredentials(&mb, &policy)
@@ -184,7 +185,12 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	}()
 	now := clockNow(r.Clock)
 	e := &enforcer{sl: sc, creds: creds, mb: &mb, now: now, save: save, report: r.reporter(&mb)}
-	if want {
+	if reapply {
+		if err = e.reapply(ctx); err == nil {
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventReapplied, opReapply,
+				"paused again in Smartlead (account %d): someone had undone the pause; a further drift is left to a person", sl.AccountID)
+		}
+	} else if want {
 		// The finalizer lets a deleted Mailbox be resumed in Smartlead first (see finalize).
 		if err = r.setFinalizer(ctx, &mb, true); err == nil {
 			err = e.pause(ctx, rules.PauseAction, reason)

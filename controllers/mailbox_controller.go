@@ -114,6 +114,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	var transition func()     // the transition's Event, recorded once its state is written
 	restartWindow := false    // the status write must be conditional: it resets the receiver's ledger
 	var queueFor *Credentials // Smartlead work to queue once this reconcile's state is written
+	var findings func()       // the sync findings' Events and notifications, once written
 	defer func() {
 		var perr error
 		if r.ConditionWrites != nil && transition == nil && queueFor == nil && conditionsOnly(before, &mb) {
@@ -131,6 +132,9 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		case perr == nil:
 			if transition != nil {
 				transition()
+			}
+			if findings != nil {
+				findings()
 			}
 			if queueFor != nil {
 				// Queued only now, so that the worker reads the state this reconcile wrote.
@@ -204,6 +208,8 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		// again. That write wakes the next reconcile, which resumes the mailbox in Smartlead.
 		restartWindow = true
 		setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, action{})
+		setSyncConditions(&mb, policy.Spec.Smartlead.Sync.Drift)
+		findings = r.announceFindings(&policy, before, &mb)
 		return ctrl.Result{}, nil
 	}
 
@@ -211,6 +217,8 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// key's own queue (see enforcement.go), so that health, conditions and the gate never wait for them.
 	act := r.enforce(ctx, &mb, &policy, rules, domainHealth)
 	setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, act)
+	setSyncConditions(&mb, policy.Spec.Smartlead.Sync.Drift)
+	findings = r.announceFindings(&policy, before, &mb)
 	queueFor = act.queue
 	if act.err != nil {
 		return ctrl.Result{}, act.err
@@ -302,7 +310,9 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	switch {
 	case a.want && sl.Paused:
 		sl.Reason = a.reason // e.g. its own pause ended while its domain is still paused
-		return a
+		if !needsReapply(mb, policy) {
+			return a
+		}
 	case !a.want && !holdsPause(sl):
 		r.notePaused(key, false) // a reservation for a pause no longer wanted
 		return a

@@ -59,6 +59,9 @@ func newFixtureIn(labels map[string]string, mode bgv1.Mode, tweak ...func(*bgv1.
 		Recovery: bgv1.RecoveryRules{Cooldown: metav1.Duration{Duration: 2 * time.Second},
 			MaxCooldown: metav1.Duration{Duration: 8 * time.Second}, CleanSends: 5},
 	}
+	// The account sync is off unless a test turns it on (accountsync_test.go): the other tests count
+	// the stand-in's calls and the namespace's Mailboxes exactly.
+	spec.Smartlead.Sync.Interval = &metav1.Duration{}
 	for _, t := range tweak {
 		t(&spec)
 	}

@@ -165,6 +165,10 @@ func (e *enforcer) accountID(ctx context.Context) (int64, error) {
 	if st.AccountID != 0 {
 		return st.AccountID, nil
 	}
+	if acc := e.mb.Status.Account; acc != nil && acc.ID != 0 && !acc.Missing {
+		st.AccountID = acc.ID // as the account sync found it by address
+		return acc.ID, nil
+	}
 	id, err := e.sl.FindAccountID(ctx, e.mb.Spec.Email)
 	if err == nil {
 		st.AccountID = id
@@ -183,7 +187,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 	}
 	if st.Action == "" {
 		st.Action = action
-		st.SkippedCampaignIDs = nil
+		st.SkippedCampaignIDs, st.Reapplied = nil, false
 		// The credentials that pause are the ones that resume, whatever becomes of the policy.
 		st.APIKeySecretRef, st.BaseURL = e.creds.APIKeySecretRef.DeepCopy(), e.creds.BaseURL
 		if strings.TrimRight(st.BaseURL, "/") == smartlead.DefaultBaseURL {
@@ -313,6 +317,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		}
 	}
 	st.Paused, st.Reason, st.Action, st.PausedAt, st.RemovedCampaignIDs, st.RefusedCampaignIDs = false, "", "", nil, nil, nil
+	st.Reapplied = false
 	st.APIKeySecretRef, st.BaseURL = nil, ""
 	return e.attempt(ctx, "Resume", nil)
 }

@@ -44,6 +44,8 @@ const (
 	// AnnotationHold, set to any non-empty reason on a Mailbox, holds it Paused (reason Hold; in Enforce
 	// also in Smartlead) until it is removed, with no cooldown.
 	AnnotationHold = "bounceguard.io/hold"
+	// AnnotationSync, set to any new value on a ProtectionPolicy, runs its account sync now.
+	AnnotationSync = "bounceguard.io/sync"
 	// LabelManagedBy marks objects that bounceguard created itself.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy on objects bounceguard created.

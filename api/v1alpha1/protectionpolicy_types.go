@@ -357,6 +357,10 @@ type ProtectionPolicyStatus struct {
 	// Accounts is the number of Smartlead accounts the last complete sync read.
 	// +optional
 	Accounts int32 `json:"accounts,omitempty"`
+	// SyncRequest is the last value of the bounceguard.io/sync annotation that was acted on.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SyncRequest string `json:"syncRequest,omitempty"`
 	// LastSyncError is why the last sync failed; empty after a complete one. It never holds the API key.
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional

@@ -1,0 +1,70 @@
+package protection
+
+import (
+	"fmt"
+	"strings"
+
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+)
+
+// Reasons of the conditions that the account sync's findings set (SPEC §7).
+const (
+	// ReasonAccountFound: the last sync found the mailbox's account.
+	ReasonAccountFound = "AccountFound"
+	// ReasonAccountMissing: the last sync found no account with the mailbox's id or address.
+	ReasonAccountMissing = "AccountMissing"
+	// ReasonSendingAgain: Smartlead shows a mailbox bounceguard holds paused sending again; reported only.
+	ReasonSendingAgain = "SendingAgain"
+	// ReasonReapplied: as ReasonSendingAgain, and bounceguard paused it again (once per pause).
+	ReasonReapplied = "Reapplied"
+	// ReasonInStep: Smartlead shows the paused mailbox paused.
+	ReasonInStep = "InStep"
+	// ReasonCoverageGap: Smartlead counts clearly more sends than bounceguard received.
+	ReasonCoverageGap = "CoverageGap"
+	// ReasonCovered: bounceguard receives the mailbox's sends.
+	ReasonCovered = "Covered"
+)
+
+// Coverage thresholds (SPEC §7): a mailbox is unmonitored when Smartlead's daily_sent_count runs ahead of
+// the sends received by more than GapSends and by more than GapPercent of Smartlead's count.
+const (
+	GapSends   = 10
+	GapPercent = 20
+)
+
+// Unmonitored reports whether Smartlead's count of today's sends runs so far ahead of the sends
+// bounceguard received that the mailbox cannot be protected: a campaign without the webhook, a wrong URL.
+func Unmonitored(smartleadSentToday, received int32) bool {
+	gap := int64(smartleadSentToday) - int64(received)
+	return gap > GapSends && gap*100 > int64(smartleadSentToday)*GapPercent
+}
+
+// CoverageMessage explains a coverage gap.
+func CoverageMessage(g *bgv1.CoverageGap) string {
+	return fmt.Sprintf("Smartlead counts %d sends today, bounceguard received %d since yesterday 00:00 UTC: "+
+		"is the webhook set on every campaign of this mailbox?", g.SentToday, g.Received)
+}
+
+// Drift reports whether Smartlead shows sending again a mailbox that bounceguard holds paused, and how:
+// unsuspended although bounceguard suspended it, a daily limit above 0 although bounceguard zeroed it, or
+// back in campaigns bounceguard removed it from. It is judged only of a finished pause and an account the
+// sync found.
+func Drift(sl *bgv1.SmartleadState, acc *bgv1.AccountState) (bool, string) {
+	if !sl.Paused || acc == nil || acc.Missing {
+		return false, ""
+	}
+	var how []string
+	if sl.Suspended && !acc.Suspended {
+		how = append(how, "unsuspended")
+	}
+	if sl.DailyLimitZeroed && acc.DailyLimit > 0 {
+		how = append(how, fmt.Sprintf("daily limit %d", acc.DailyLimit))
+	}
+	if acc.BackInCampaigns > 0 {
+		how = append(how, fmt.Sprintf("back in %d of the campaigns it was removed from", acc.BackInCampaigns))
+	}
+	if len(how) == 0 {
+		return false, ""
+	}
+	return true, "Smartlead shows it sending again: " + strings.Join(how, ", ")
+}
