@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,18 +46,19 @@ func main() {
 	samples := flag.String("samples", filepath.Join(testenv.RepoRoot(), "config", "samples"), "Directory of manifests applied at start ('' for none).")
 	standinAddr := flag.String("smartlead-standin-address", "127.0.0.1:8090", "Where the stand-in Smartlead API listens; every policy's baseURL is pointed at it ('' to leave policies alone).")
 	standinKey := flag.String("smartlead-standin-api-key", "replace-with-your-smartlead-api-key", "The API key the stand-in accepts (the samples' Secret holds this one).")
+	sinkAddr := flag.String("slack-sink-address", "127.0.0.1:8091", "Where a local Slack-shaped sink listens and prints the notifications every policy sends it ('' for none).")
 	opts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if err := run(*stateDir, *samples, *standinAddr, *standinKey, opts); err != nil {
+	if err := run(*stateDir, *samples, *standinAddr, *standinKey, *sinkAddr, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(stateDir, samples, standinAddr, standinKey string, opts controllers.Options) error {
+func run(stateDir, samples, standinAddr, standinKey, sinkAddr string, opts controllers.Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -97,6 +101,14 @@ func run(stateDir, samples, standinAddr, standinKey string, opts controllers.Opt
 		}
 	}
 
+	sinkURL := "(not started)"
+	if sinkAddr != "" {
+		if sinkURL, err = startSlackSink(ctx, env.Client, sinkAddr); err != nil {
+			return fmt.Errorf("starting the Slack sink: %w", err)
+		}
+	}
+	go reportSyncs(ctx, env.Client)
+
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Cache:                  opts.CacheOptions(),
 		Scheme:                 env.Scheme,
@@ -124,12 +136,19 @@ bounceguard is running on an embedded control plane.
                   'http://localhost%s/v1/gate?mailbox=alice@acme.com'
   metrics:      http://localhost:8080/metrics
   Smartlead:    %s (stand-in; calls at /_standin/calls, state at /_standin/state)
+  Slack:        %s (a local sink: the notifications are printed here)
+
+  account sync: the stand-in has two accounts without a Mailbox; the sync at start creates them
+                (kubectl get mailboxes -n acme -l app.kubernetes.io/managed-by=bounceguard).
+  drift:        once alice is paused, un-suspend her as a person in Smartlead's UI would, then sync:
+                curl -X PATCH localhost%s/_standin/accounts/4711 -d '{"is_suspended":false}'
+                kubectl annotate pp -n acme default bounceguard.io/sync="$(date +%%s)" --overwrite
 
   demo:         go run ./hack/replay   (a signed Smartlead stream: watch alice@acme.com get paused)
 
 Press Ctrl-C to stop.
 
-`, kubeconfigPath, opts.ReceiverBindAddress, opts.ReceiverBindAddress, standinURL)
+`, kubeconfigPath, opts.ReceiverBindAddress, opts.ReceiverBindAddress, standinURL, sinkURL, portOf(standinAddr))
 	return mgr.Start(ctx)
 }
 
@@ -149,6 +168,8 @@ func startStandin(ctx context.Context, c client.Client, addr, apiKey string) (st
 		}
 		seed = append(seed, entry)
 	}
+	// Two accounts the samples have no Mailbox for: the account sync at start creates theirs.
+	seed = append(seed, "dana@acme.com", "erin@acme.com")
 	if err := sl.Seed(strings.Join(seed, ",")); err != nil {
 		return "", err
 	}
@@ -213,4 +234,116 @@ func applyDir(ctx context.Context, c client.Client, dir string) error {
 		}
 	}
 	return nil
+}
+
+// portOf returns ":port" of a host:port address.
+func portOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i:]
+	}
+	return addr
+}
+
+// startSlackSink serves a local stand-in for a Slack incoming webhook that prints each message it gets,
+// stores its URL in a Secret of each policy's namespace, and adds it to the notifications of every policy
+// that has none. It returns the sink's URL.
+func startSlackSink(ctx context.Context, c client.Client, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(printSlackMessage), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	url := "http://" + ln.Addr().String() + "/services/dev"
+
+	var policies bgv1.ProtectionPolicyList
+	if err := c.List(ctx, &policies); err != nil {
+		return "", err
+	}
+	for i := range policies.Items {
+		p := &policies.Items[i]
+		if len(p.Spec.Notifications) > 0 {
+			continue
+		}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bounceguard-dev-slack", Namespace: p.Namespace},
+			StringData: map[string]string{"url": url}}
+		if err := c.Create(ctx, secret); client.IgnoreAlreadyExists(err) != nil {
+			return "", err
+		}
+		before := p.DeepCopy()
+		p.Spec.Notifications = []bgv1.NotificationTarget{{Type: bgv1.NotificationSlack,
+			URLSecretRef: bgv1.SecretKeySelector{Name: secret.Name, Key: "url"}}}
+		if err := c.Patch(ctx, p, client.MergeFrom(before)); err != nil {
+			return "", fmt.Errorf("adding the Slack sink to policy %s/%s: %w", p.Namespace, p.Name, err)
+		}
+		fmt.Printf("  policy %s/%s now notifies the local Slack sink\n", p.Namespace, p.Name)
+	}
+	return url, nil
+}
+
+// printSlackMessage prints a Slack incoming-webhook message as Slack would show it, roughly.
+func printSlackMessage(w http.ResponseWriter, r *http.Request) {
+	var msg struct {
+		Text   string `json:"text"`
+		Blocks []struct {
+			Text     *struct{ Text string }  `json:"text"`
+			Elements []struct{ Text string } `json:"elements"`
+		} `json:"blocks"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&msg); err != nil {
+		http.Error(w, "not a Slack message", http.StatusBadRequest)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n[slack] %s\n", msg.Text)
+	for _, block := range msg.Blocks {
+		if block.Text != nil && !strings.HasPrefix(block.Text.Text, "*") {
+			for _, l := range strings.Split(block.Text.Text, "\n") {
+				fmt.Fprintf(&b, "        %s\n", l)
+			}
+		}
+		for _, e := range block.Elements {
+			fmt.Fprintf(&b, "        (%s)\n", e.Text)
+		}
+	}
+	fmt.Print(b.String())
+	_, _ = w.Write([]byte("ok"))
+}
+
+// reportSyncs prints each completed account sync of every policy, as it is recorded in the policy's status.
+func reportSyncs(ctx context.Context, c client.Client) {
+	seen := map[string]string{}
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var policies bgv1.ProtectionPolicyList
+		if err := c.List(ctx, &policies); err != nil {
+			continue
+		}
+		for _, p := range policies.Items {
+			st := p.Status
+			if st.LastSyncTime == nil && st.LastSyncError == "" {
+				continue
+			}
+			line := fmt.Sprintf("account sync of %s/%s: %d Smartlead accounts read", p.Namespace, p.Name, st.Accounts)
+			if st.LastSyncError != "" {
+				line = fmt.Sprintf("account sync of %s/%s failed: %s", p.Namespace, p.Name, st.LastSyncError)
+			}
+			key := p.Namespace + "/" + p.Name
+			stamp := line
+			if st.LastSyncTime != nil {
+				stamp += st.LastSyncTime.String()
+			}
+			if seen[key] != stamp {
+				seen[key] = stamp
+				fmt.Println("[sync]", line, "(kubectl get events -n", p.Namespace+")")
+			}
+		}
+	}
 }
