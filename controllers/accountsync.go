@@ -324,6 +324,9 @@ func accountState(ctx context.Context, sc smartlead.Client, mb *bgv1.Mailbox, ac
 		}
 		return next, nil
 	}
+	if mb.Status.Sent > 0 && mb.Status.Ledger.SendDay == 0 {
+		return next, nil // its sends were counted before per-day counts existed: nothing to compare yet
+	}
 	received := tally.SendsSinceYesterday(&mb.Status.Ledger, now)
 	if protection.Unmonitored(acc.DailySentCount, received) {
 		next.Gap = &bgv1.CoverageGap{SentToday: acc.DailySentCount, Received: received}

@@ -39,8 +39,7 @@ const (
 )
 
 // DedupHorizon is how long a delivered event is recognised as a duplicate, at the rate the ledger is
-// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour, with room
-// to spare). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
+// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
 // memory can be counted.
 const DedupHorizon = 2 * time.Hour
 
