@@ -131,7 +131,7 @@ var _ = Describe("Account sync", func() {
 		f.syncNow()
 		Consistently(versions).WithTimeout(time.Second).Should(Equal(before))
 		for _, c := range f.sl.Calls() {
-			Expect(c.Method + " " + c.Path).To(Equal("GET /email-accounts/"), "a sync of accounts bounceguard does not hold paused only lists them")
+			Expect(c.Method+" "+c.Path).To(Equal("GET /email-accounts/"), "a sync of accounts bounceguard does not hold paused only lists them")
 		}
 	})
 
@@ -158,7 +158,10 @@ var _ = Describe("Account sync", func() {
 			Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
 		}
 		f.syncNow()
-		Eventually(func(g Gomega) { get(mbs[0]); g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", true))) }).Should(Succeed())
+		Eventually(func(g Gomega) {
+			get(mbs[0])
+			g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", true)))
+		}).Should(Succeed())
 		Expect(mbs[0].Status.Conditions).NotTo(ContainElement(HaveField("Type", bgv1.ConditionDrifted)), "in step: nothing to say")
 
 		By("a person un-suspends both in Smartlead's UI")
