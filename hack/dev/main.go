@@ -173,29 +173,46 @@ func startStandin(ctx context.Context, c client.Client, addr, apiKey string) (st
 	if err := sl.Seed(strings.Join(seed, ",")); err != nil {
 		return "", err
 	}
+	base, err := serve(ctx, addr, sl)
+	if err != nil {
+		return "", err
+	}
+	url := base + "/api/v1"
+	return url, eachPolicy(ctx, c, func(p *bgv1.ProtectionPolicy) error {
+		before := p.DeepCopy()
+		p.Spec.Smartlead.BaseURL = url
+		if err := c.Patch(ctx, p, client.MergeFrom(before)); err != nil {
+			return fmt.Errorf("pointing policy %s/%s at the stand-in: %w", p.Namespace, p.Name, err)
+		}
+		fmt.Printf("  policy %s/%s now calls the stand-in Smartlead at %s\n", p.Namespace, p.Name, url)
+		return nil
+	})
+}
+
+// serve serves handler on addr until ctx ends and returns its base URL.
+func serve(ctx context.Context, addr string, handler http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: sl, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() { <-ctx.Done(); _ = srv.Close() }()
-	url := "http://" + ln.Addr().String() + "/api/v1"
+	return "http://" + ln.Addr().String(), nil
+}
 
+// eachPolicy calls fn with every ProtectionPolicy of the cluster.
+func eachPolicy(ctx context.Context, c client.Client, fn func(*bgv1.ProtectionPolicy) error) error {
 	var policies bgv1.ProtectionPolicyList
 	if err := c.List(ctx, &policies); err != nil {
-		return "", err
+		return err
 	}
 	for i := range policies.Items {
-		p := &policies.Items[i]
-		before := p.DeepCopy()
-		p.Spec.Smartlead.BaseURL = url
-		if err := c.Patch(ctx, p, client.MergeFrom(before)); err != nil {
-			return "", fmt.Errorf("pointing policy %s/%s at the stand-in: %w", p.Namespace, p.Name, err)
+		if err := fn(&policies.Items[i]); err != nil {
+			return err
 		}
-		fmt.Printf("  policy %s/%s now calls the stand-in Smartlead at %s\n", p.Namespace, p.Name, url)
 	}
-	return url, nil
+	return nil
 }
 
 // applyDir creates (or leaves alone, when present) every object of the YAML files directly in dir, in
@@ -248,38 +265,29 @@ func portOf(addr string) string {
 // stores its URL in a Secret of each policy's namespace, and adds it to the notifications of every policy
 // that has none. It returns the sink's URL.
 func startSlackSink(ctx context.Context, c client.Client, addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
+	base, err := serve(ctx, addr, http.HandlerFunc(printSlackMessage))
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(printSlackMessage), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	url := "http://" + ln.Addr().String() + "/services/dev"
-
-	var policies bgv1.ProtectionPolicyList
-	if err := c.List(ctx, &policies); err != nil {
-		return "", err
-	}
-	for i := range policies.Items {
-		p := &policies.Items[i]
+	url := base + "/services/dev"
+	return url, eachPolicy(ctx, c, func(p *bgv1.ProtectionPolicy) error {
 		if len(p.Spec.Notifications) > 0 {
-			continue
+			return nil
 		}
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bounceguard-dev-slack", Namespace: p.Namespace},
 			StringData: map[string]string{"url": url}}
 		if err := c.Create(ctx, secret); client.IgnoreAlreadyExists(err) != nil {
-			return "", err
+			return err
 		}
 		before := p.DeepCopy()
 		p.Spec.Notifications = []bgv1.NotificationTarget{{Type: bgv1.NotificationSlack,
 			URLSecretRef: bgv1.SecretKeySelector{Name: secret.Name, Key: "url"}}}
 		if err := c.Patch(ctx, p, client.MergeFrom(before)); err != nil {
-			return "", fmt.Errorf("adding the Slack sink to policy %s/%s: %w", p.Namespace, p.Name, err)
+			return fmt.Errorf("adding the Slack sink to policy %s/%s: %w", p.Namespace, p.Name, err)
 		}
 		fmt.Printf("  policy %s/%s now notifies the local Slack sink\n", p.Namespace, p.Name)
-	}
-	return url, nil
+		return nil
+	})
 }
 
 // printSlackMessage prints a Slack incoming-webhook message as Slack would show it, roughly.
