@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -102,6 +103,7 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			r.mu.Lock()
 			delete(r.synced, req.NamespacedName)
 			r.mu.Unlock()
+			syncFindingsGauge.DeletePartialMatch(prometheus.Labels{"namespace": req.Namespace, "policy": req.Name})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -123,6 +125,7 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	before := p.DeepCopy()
 	found, err := r.sync(ctx, &p, now)
 	p.Status.SyncRequest = request
+	syncs.WithLabelValues(map[bool]string{true: "ok", false: "failed"}[err == nil]).Inc()
 	if err != nil {
 		msg := truncate(err.Error(), 1024)
 		if p.Status.LastSyncError != msg {
@@ -232,6 +235,9 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 			continue
 		}
 		res.updated++
+	}
+	for finding, n := range map[string]int{"drifted": res.drifted, "unmonitored": res.unmonitored, "missing": res.missing} {
+		syncFindingsGauge.WithLabelValues(p.Namespace, p.Name, finding).Set(float64(n))
 	}
 	if res.created+res.updated > 0 || len(errs) > 0 {
 		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, EventSynced, "Sync",

@@ -31,6 +31,14 @@ var (
 		Name: "bounceguard_domain_health",
 		Help: "1 for each Domain's current health (Healthy, Warning, Paused, Recovering), 0 for the others.",
 	}, []string{"namespace", "domain", "health"})
+	syncFindingsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bounceguard_account_sync_findings",
+		Help: "What each policy's last account sync found, by finding: drifted (paused by bounceguard, sending in Smartlead), unmonitored (coverage gap), missing (account gone).",
+	}, []string{"namespace", "policy", "finding"})
+	syncs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bounceguard_account_syncs_total",
+		Help: "Account syncs, by result (ok, failed).",
+	}, []string{"result"})
 )
 
 // healths are the values of a health label.
@@ -52,7 +60,7 @@ func setDomainHealth(namespace, domain string, health bgv1.Health) {
 }
 
 func init() {
-	metrics.Registry.MustRegister(smartleadCalls, timeToPause, mailboxesByHealth, domainHealth, statusPatches)
+	metrics.Registry.MustRegister(smartleadCalls, timeToPause, mailboxesByHealth, domainHealth, statusPatches, syncFindingsGauge, syncs)
 }
 
 func observeSmartleadCall(op string, code int) {

@@ -217,6 +217,7 @@ func runStatus(args []string, stdout io.Writer) error {
 	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tHEALTH\tPAUSED IN SMARTLEAD\tRESUME AT\tEVIDENCE")
 	rows := 0
+	var listed []bgv1.Mailbox
 	resumeAt := func(t *metav1.Time) string {
 		if t == nil {
 			return "-"
@@ -231,8 +232,15 @@ func runStatus(args []string, stdout io.Writer) error {
 		if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond != nil && cond.Status == "True" {
 			paused = "yes (" + string(mb.Status.Smartlead.Action) + ")"
 		}
+		evidence := mb.Status.Evidence()
+		for _, typ := range []string{bgv1.ConditionDrifted, bgv1.ConditionUnmonitored} {
+			if cond := meta.FindStatusCondition(mb.Status.Conditions, typ); cond != nil && cond.Status == "True" {
+				evidence += " [" + typ + ": " + cond.Message + "]"
+			}
+		}
 		fmt.Fprintf(tw, "Mailbox\t%s/%s\t%s\t%s\t%s\t%s\n", mb.Namespace, mb.Spec.Email, mb.Status.Health, paused,
-			resumeAt(mb.Status.ResumeAt), mb.Status.Evidence())
+			resumeAt(mb.Status.ResumeAt), evidence)
+		listed = append(listed, mb)
 		rows++
 	}
 	for _, d := range domains.Items {
@@ -246,6 +254,26 @@ func runStatus(args []string, stdout io.Writer) error {
 	if rows == 0 {
 		_, err := fmt.Fprintln(stdout, "every mailbox and domain is Healthy")
 		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printHistory(stdout, listed)
+}
+
+// printHistory lists the recent transitions (status.history) of the mailboxes shown, oldest first.
+func printHistory(stdout io.Writer, mailboxes []bgv1.Mailbox) error {
+	if len(mailboxes) == 0 {
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MAILBOX\tTIME\tTRANSITION\tREASON\tEVIDENCE")
+	for _, mb := range mailboxes {
+		for _, h := range mb.Status.History {
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s -> %s\t%s\t%s\n", mb.Namespace, mb.Spec.Email, h.Time.UTC().Format(time.RFC3339),
+				h.From, h.To, h.Reason, h.Evidence)
+		}
 	}
 	return tw.Flush()
 }

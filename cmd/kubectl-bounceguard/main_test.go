@@ -173,7 +173,11 @@ func TestResumeAndHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumeAt := metav1.NewTime(time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC))
-	cur.Status.Health, cur.Status.HealthMessage, cur.Status.ResumeAt = bgv1.HealthPaused, "5 bounces in the last 100 sends (pause at 5/100)", &resumeAt
+	cur.Status.Health, cur.Status.ResumeAt = bgv1.HealthPaused, &resumeAt
+	warned := metav1.NewTime(time.Date(2026, 12, 2, 9, 12, 40, 0, time.UTC))
+	cur.Status.History = []bgv1.HealthTransition{
+		{Time: warned, From: bgv1.HealthHealthy, To: bgv1.HealthWarning, Reason: "WarningThreshold", Evidence: "3 bounces in the last 60 sends (warning at 3/60)"},
+		{Time: warned, From: bgv1.HealthWarning, To: bgv1.HealthPaused, Reason: "BounceThreshold", Evidence: "5 bounces in the last 100 sends (pause at 5/100)"}}
 	if err := env.Client.Status().Update(ctx, &cur); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +186,9 @@ func TestResumeAndHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`acme/default\s+Suggest\s+0`,
-		`Mailbox\s+acme/ann@acme.io\s+Paused\s+no\s+2026-12-02T11:00:00Z\s+5 bounces in the last 100 sends \(pause at 5/100\)`} {
+		`Mailbox\s+acme/ann@acme.io\s+Paused\s+no\s+2026-12-02T11:00:00Z\s+5 bounces in the last 100 sends \(pause at 5/100\)`,
+		`acme/ann@acme.io\s+2026-12-02T09:12:40Z\s+Healthy -> Warning\s+WarningThreshold\s+3 bounces in the last 60 sends`,
+		`acme/ann@acme.io\s+2026-12-02T09:12:40Z\s+Warning -> Paused\s+BounceThreshold\s+5 bounces`} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("status lacks %s:\n%s", want, out.String())
 		}
