@@ -20,8 +20,11 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC from the API types and markers.
+manifests: ## Generate CRDs and RBAC from the API types and markers (and copy them, with the alert rules, into the Helm chart).
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@cp config/crd/bases/*.yaml dist/chart/crds/
+	@cp config/rbac/role.yaml dist/chart/files/manager-role.yaml
+	@cp config/prometheus/rules.yaml dist/chart/files/alerts.yaml
 
 .PHONY: generate
 generate: ## Generate deepcopy code.

@@ -8,7 +8,7 @@ trap 'rm -rf "${scratch}"' EXIT
 tar -C "${root}" --exclude=./.git --exclude=./bin -cf - . | tar -C "${scratch}" -xf -
 make -s -C "${scratch}" manifests generate >/dev/null
 status=0
-for path in config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go; do
+for path in config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go dist/chart/crds dist/chart/files; do
   if ! diff -ru "${root}/${path}" "${scratch}/${path}"; then
     status=1
   fi

@@ -1,6 +1,7 @@
 package webhookreceiver
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,8 @@ const (
 	// IndexMailboxEmail indexes Mailboxes by spec.email.
 	IndexMailboxEmail = "spec.email"
 	// IndexMailboxAccountID indexes Mailboxes by their Smartlead account id (decimal): spec.smartleadAccountID,
-	// and the id bounceguard learned into status.smartlead.accountID when the spec has none.
+	// and the ids bounceguard learned when the spec has none: status.smartlead.accountID (a pause) and
+	// status.account.id (the account sync).
 	IndexMailboxAccountID = "smartleadAccountID"
 	// IndexPolicyOrganization indexes ProtectionPolicies by spec.smartlead.organizationID.
 	IndexPolicyOrganization = "spec.smartlead.organizationID"
@@ -60,11 +62,17 @@ var Indexes = []FieldIndex{
 // mailboxAccountIDs lists the distinct account ids a mailbox is known by.
 func mailboxAccountIDs(mb *bgv1.Mailbox) []string {
 	var ids []string
-	if id := mb.Spec.SmartleadAccountID; id != nil && *id > 0 {
-		ids = append(ids, strconv.FormatInt(*id, 10))
+	add := func(id int64) {
+		if s := strconv.FormatInt(id, 10); id > 0 && !slices.Contains(ids, s) {
+			ids = append(ids, s)
+		}
 	}
-	if id := mb.Status.Smartlead.AccountID; id > 0 && (mb.Spec.SmartleadAccountID == nil || *mb.Spec.SmartleadAccountID != id) {
-		ids = append(ids, strconv.FormatInt(id, 10))
+	if id := mb.Spec.SmartleadAccountID; id != nil {
+		add(*id)
+	}
+	add(mb.Status.Smartlead.AccountID)
+	if acc := mb.Status.Account; acc != nil && !acc.Missing {
+		add(acc.ID)
 	}
 	return ids
 }

@@ -62,12 +62,15 @@ func NewScheme() *kruntime.Scheme {
 
 // Start starts the control plane, installs the CRDs from config/crd/bases and waits until objects of
 // every kind can be created (the API server holds back creates for a moment after a CRD is established).
-func Start() (*Env, error) {
+func Start() (*Env, error) { return StartWith() }
+
+// StartWith is Start with more CRDs installed: files or directories of CRD manifests.
+func StartWith(crdPaths ...string) (*Env, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: use `make test` or `make dev`, which build the envtest binaries and set it")
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     append([]string{filepath.Join(RepoRoot(), "config", "crd", "bases")}, crdPaths...),
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
