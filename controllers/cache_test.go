@@ -23,10 +23,10 @@ func TestCacheTransform(t *testing.T) {
 		}
 		tally.Apply(&mb.Status, tally.Event{ID: string(rune('a'+i%26)) + time.Duration(i).String(), Kind: kind, At: time.Now()}, false)
 	}
-	mb.Status.Ledger.EventIDs = []string{"old-form"}
+	mb.Status.Ledger.EventIDs, mb.Status.Ledger.Recent = []string{"old-form"}, "AAAAAAAA" // the former forms
 	mb.Status.Smartlead.AccountID = 7
 	want := mb.Status.DeepCopy()
-	if want.Ledger.Recent == "" || len(want.Ledger.BounceMarks) == 0 {
+	if want.Ledger.Seen == "" || len(want.Ledger.BounceMarks) == 0 {
 		t.Fatal("the fixture has no ledger to strip")
 	}
 	out, err := transform(mb.DeepCopy())
@@ -34,10 +34,10 @@ func TestCacheTransform(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.(*bgv1.Mailbox)
-	if got.Status.Ledger.Recent != "" || got.Status.Ledger.EventIDs != nil || got.ManagedFields != nil {
-		t.Fatalf("cached with recent %q, eventIDs %v, managedFields %v", got.Status.Ledger.Recent, got.Status.Ledger.EventIDs, got.ManagedFields)
+	if l := got.Status.Ledger; l.Seen != "" || l.Recent != "" || l.EventIDs != nil || got.ManagedFields != nil {
+		t.Fatalf("cached with seen %q, recent %q, eventIDs %v, managedFields %v", l.Seen, l.Recent, l.EventIDs, got.ManagedFields)
 	}
-	want.Ledger.Recent, want.Ledger.EventIDs = "", nil
+	want.Ledger.Seen, want.Ledger.Recent, want.Ledger.EventIDs = "", "", nil
 	if got.Status.Sent != want.Sent || got.Status.Bounced != want.Bounced || got.Status.WindowBounces != want.WindowBounces ||
 		len(got.Status.Ledger.BounceMarks) != len(want.Ledger.BounceMarks) || got.Status.Smartlead.AccountID != 7 {
 		t.Fatalf("cached status lost what reconciles read:\n got %+v\nwant %+v", got.Status, *want)
