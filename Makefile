@@ -3,6 +3,8 @@
 IMG ?= bounceguard:latest
 GO ?= go
 CONTROLLER_GEN ?= $(GO) tool controller-gen
+# golangci-lint is a tool of its own module (hack/tools/go.mod), so that its dependencies stay out of ours.
+GOLANGCI_LINT ?= $(GO) tool -modfile=hack/tools/go.mod golangci-lint
 # Where hack/setup-envtest.sh caches the control plane (the setup-envtest default).
 ENVTEST_K8S_VERSION ?= 1.37.2
 ENVTEST_ASSETS ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-linux-amd64
@@ -42,12 +44,17 @@ vet: ## go vet.
 envtest: ## Build the envtest control plane (kube-apiserver, etcd) from Go modules, once.
 	@hack/setup-envtest.sh
 
+.PHONY: lint
+lint: ## golangci-lint (.golangci.yml), built from hack/tools/go.mod.
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: verify
-verify: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale, code is not gofmt-ed, or go vet complains.
+verify: ## Fail when generated files (CRDs, RBAC, deepcopy, the chart's copies) are stale, code is not gofmt-ed, go vet or golangci-lint complains.
 	@hack/verify-generated.sh
 	@unformatted="$$(gofmt -l .)"; \
 	  if [[ -n "$$unformatted" ]]; then echo "not gofmt-ed (run make fmt):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
 test: verify envtest ## Run every test, envtest included (after verify: stale generated files fail, they are not regenerated).

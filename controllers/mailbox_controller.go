@@ -432,7 +432,7 @@ func (r *MailboxReconciler) setFinalizer(ctx context.Context, mb *bgv1.Mailbox, 
 		mb.Finalizers = cur.Finalizers
 		return nil
 	})
-	if err != nil && !(apierrors.IsNotFound(err) && !present) {
+	if err != nil && (!apierrors.IsNotFound(err) || present) {
 		return fmt.Errorf("updating the finalizer: %w", err)
 	}
 	return nil

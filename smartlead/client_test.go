@@ -178,7 +178,8 @@ func TestLimiterIsSharedPerKey(t *testing.T) {
 	limiters := &smartlead.Limiters{Limit: 20, Burst: 1} // one request per 50 ms
 	a := newClient(t, base, smartlead.Options{Limiter: limiters.For(apiKey)})
 	b := newClient(t, base, smartlead.Options{Limiter: limiters.For(apiKey)})
-	if limiters.For(apiKey) != limiters.For(apiKey) || limiters.For(apiKey) == limiters.For("another key") {
+	first, again, other := limiters.For(apiKey), limiters.For(apiKey), limiters.For("another key")
+	if first != again || first == other {
 		t.Fatal("Limiters.For must return one limiter per key")
 	}
 	done := make(chan error, 10)

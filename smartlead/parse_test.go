@@ -46,7 +46,7 @@ func TestErrorTextAndClassify(t *testing.T) {
 		if text != tc.text {
 			t.Errorf("errorText(%q) = %q, want %q", tc.body, text, tc.text)
 		}
-		if got := classify(tc.code, text); got != tc.kind {
+		if got := classify(tc.code, text); !errors.Is(got, tc.kind) {
 			t.Errorf("classify(%d, %q) = %v, want %v", tc.code, text, got, tc.kind)
 		}
 	}

@@ -2,6 +2,7 @@ package webhookreceiver_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -61,7 +62,7 @@ func deliverUntilAcknowledged(addr func() string, org, secret string, w webhook,
 			return answer, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("not acknowledged before the deadline: code %d, err %v, answer %s", code, err, answer)
+			return "", errors.Join(fmt.Errorf("not acknowledged before the deadline: code %d, answer %s", code, answer), err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package webhookreceiver_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -58,7 +59,7 @@ func deliverAsSmartlead(addr, org, secret string, w webhook, seen *answers, dead
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not acknowledged before the deadline (last error %v)", w.requestID, err)
+			return errors.Join(fmt.Errorf("%s not acknowledged before the deadline", w.requestID), err)
 		}
 		time.Sleep(wait)
 	}

@@ -360,7 +360,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
 	signature := r.Header.Get("X-Smartlead-Signature")
-	presented := !(signature == "" && pathSecret == "")
+	presented := signature != "" || pathSecret != ""
 	pathDigest := sha256.Sum256([]byte(pathSecret))
 	var ok, verified []bgv1.ProtectionPolicy
 	unreadable := "" // why a policy's webhook secret could not be read, if one could not

@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -357,12 +358,12 @@ func run(n, domains, targets int, loadRate float64) error {
 	for k := range targets {
 		for b := range 4 {
 			if code, err := deliver(receiver, event(emails[k], "pre", k*10+b, true)); err != nil || code != http.StatusOK {
-				return fmt.Errorf("bounce %d of %s: %d %v", b, emails[k], code, err)
+				return errors.Join(fmt.Errorf("bounce %d of %s: answered %d", b, emails[k], code), err)
 			}
 		}
 		sent := time.Now()
 		if code, err := deliver(receiver, event(emails[k], "cross", k, true)); err != nil || code != http.StatusOK {
-			return fmt.Errorf("threshold bounce of %s: %d %v", emails[k], code, err)
+			return errors.Join(fmt.Errorf("threshold bounce of %s: answered %d", emails[k], code), err)
 		}
 		var at time.Time
 		if err := waitFor(time.Minute, func() (bool, error) {
