@@ -71,6 +71,9 @@ type AccountSyncReconciler struct {
 	// Writes paces a sync's Mailbox creations and status writes, so that a first sync of a large
 	// organization does not crowd out the receiver's writes; nil: unpaced.
 	Writes *rate.Limiter
+	// APIReader reads from the API server directly: before creating Mailboxes, the namespace's Mailboxes
+	// are listed there, not from the cache; nil: the cache alone.
+	APIReader client.Reader
 
 	mu sync.Mutex
 	// synced holds the policies synced since this process started: each is synced once at start,
@@ -165,13 +168,15 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 	if err != nil {
 		return 0, err
 	}
-	accounts, err := sc.ListAccounts(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("reading the Smartlead accounts: %w", err)
-	}
+	// The Mailboxes first, then the accounts: every pause a Mailbox shows took effect before the accounts
+	// were read, so an account is never judged against a pause it predates (protection.Drift).
 	var list bgv1.MailboxList
 	if err := r.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
 		return 0, fmt.Errorf("listing the Mailboxes: %w", err)
+	}
+	accounts, err := sc.ListAccounts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the Smartlead accounts: %w", err)
 	}
 	byEmail := make(map[string]bool, len(list.Items))
 	for i := range list.Items {
@@ -188,6 +193,9 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 	var res syncResult
 	var errs []error
 	if ptr.Deref(p.Spec.Smartlead.Sync.CreateMailboxes, true) {
+		if err := r.freshAddresses(ctx, p.Namespace, accounts, byEmail); err != nil {
+			return len(accounts), err
+		}
 		for i := range accounts {
 			a := &accounts[i]
 			email := normalEmail(a.FromEmail)
@@ -195,11 +203,14 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 				continue
 			}
 			byEmail[email] = true
-			if err := r.createMailbox(ctx, p, email, a.ID); err != nil {
+			created, err := r.createMailbox(ctx, p, email, a.ID)
+			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			res.created++
+			if created {
+				res.created++
+			}
 		}
 	}
 	for i := range list.Items {
@@ -252,6 +263,26 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 	return len(accounts), nil
 }
 
+// freshAddresses adds to byEmail the addresses of the namespace's Mailboxes as the API server has them, when
+// the cache knows none for some account: a Mailbox created a moment ago (by a person, GitOps, or the
+// receiver) must not get a twin. Once every account has its Mailbox, a sync makes no such read.
+func (r *AccountSyncReconciler) freshAddresses(ctx context.Context, namespace string, accounts []smartlead.Account, byEmail map[string]bool) error {
+	if r.APIReader == nil || !slices.ContainsFunc(accounts, func(a smartlead.Account) bool {
+		email := normalEmail(a.FromEmail)
+		return email != "" && !byEmail[email]
+	}) {
+		return nil
+	}
+	var fresh bgv1.MailboxList
+	if err := r.APIReader.List(ctx, &fresh, client.InNamespace(namespace)); err != nil {
+		return fmt.Errorf("listing the Mailboxes from the API server: %w", err)
+	}
+	for i := range fresh.Items {
+		byEmail[fresh.Items[i].Spec.Email] = true
+	}
+	return nil
+}
+
 // wait paces one write of a sync.
 func (r *AccountSyncReconciler) wait(ctx context.Context) error {
 	if r.Writes == nil {
@@ -262,9 +293,9 @@ func (r *AccountSyncReconciler) wait(ctx context.Context) error {
 
 // createMailbox creates the Mailbox of an account that has none, named after its address (with a digest
 // when that name is taken), labelled as bounceguard's own and governed by the policy that found it.
-func (r *AccountSyncReconciler) createMailbox(ctx context.Context, p *bgv1.ProtectionPolicy, email string, id int64) error {
+func (r *AccountSyncReconciler) createMailbox(ctx context.Context, p *bgv1.ProtectionPolicy, email string, id int64) (bool, error) {
 	if err := r.wait(ctx); err != nil {
-		return err
+		return false, err
 	}
 	var err error
 	for _, name := range webhookreceiver.MailboxNames(email) {
@@ -274,17 +305,21 @@ func (r *AccountSyncReconciler) createMailbox(ctx context.Context, p *bgv1.Prote
 		if err = r.Create(ctx, mb); err == nil {
 			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventMailboxCreated, "Sync",
 				"created by the account sync of ProtectionPolicy %s for Smartlead account %d", p.Name, id)
-			return nil
+			return true, nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
 			break
 		}
+		var existing bgv1.Mailbox
+		if r.APIReader != nil && r.APIReader.Get(ctx, client.ObjectKeyFromObject(mb), &existing) == nil && existing.Spec.Email == email {
+			return false, nil // it has its Mailbox, made meanwhile: no twin under the digest name
+		}
 	}
 	if apierrors.IsInvalid(err) {
 		// An address the Mailbox schema refuses: reported, never retried in a loop.
-		return fmt.Errorf("Smartlead account %d: its address is not a valid Mailbox email: %w", id, err) //nolint:staticcheck // names the account
+		return false, fmt.Errorf("Smartlead account %d: its address is not a valid Mailbox email: %w", id, err)
 	}
-	return fmt.Errorf("creating the Mailbox of Smartlead account %d: %w", id, err)
+	return false, fmt.Errorf("creating the Mailbox of Smartlead account %d: %w", id, err)
 }
 
 // normalEmail is an account's address as a Mailbox holds it.
@@ -317,6 +352,9 @@ func accountState(ctx context.Context, sc smartlead.Client, mb *bgv1.Mailbox, ac
 		WarmupEnabled: acc.WarmupEnabled(), SMTPOK: acc.SMTPOK, IMAPOK: acc.IMAPOK}
 	sl := &mb.Status.Smartlead
 	if holdsPause(sl) {
+		if sl.Paused && sl.PausedAt != nil {
+			next.PausedAt = sl.PausedAt.DeepCopy()
+		}
 		if sl.Paused && len(sl.RemovedCampaignIDs) > 0 {
 			campaigns, err := sc.Campaigns(ctx, acc.ID)
 			if err != nil && !errors.Is(err, smartlead.ErrNotFound) {

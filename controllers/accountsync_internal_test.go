@@ -205,3 +205,24 @@ func BenchmarkAccountSync(b *testing.B) {
 }
 
 func clockAt(t time.Time) *clocktesting.FakePassiveClock { return clocktesting.NewFakePassiveClock(t) }
+
+// A Mailbox created a moment ago, not yet in the cache, gets no twin: before creating, the sync lists the
+// namespace's Mailboxes from the API server.
+func TestSyncMakesNoTwinOfAMailboxTheCacheHasNotSeen(t *testing.T) {
+	f := newSyncFleet(t, 3, 1) // box00002's account has no Mailbox in the cache
+	fresh := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "made-by-a-person", Namespace: "fleet"},
+		Spec: bgv1.MailboxSpec{Email: "box00002@domain002.com"}}
+	api := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(fresh).Build()
+	f.r.APIReader = api
+	if writes, _ := f.sync(t); writes != 2 { // the two cached Mailboxes' accounts, no creation
+		t.Fatalf("%d writes", writes)
+	}
+	var list bgv1.MailboxList
+	if err := f.c.List(context.Background(), &list); err != nil || len(list.Items) != 2 {
+		t.Fatalf("%d Mailboxes (%v): a twin was created", len(list.Items), err)
+	}
+	f.r.APIReader = nil // the cache alone: it is created
+	if writes, _ := f.sync(t); writes != 1 {
+		t.Fatalf("%d writes without the API server's view", writes)
+	}
+}

@@ -147,6 +147,9 @@ var _ = Describe("Account sync", func() {
 		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "alerts", Namespace: f.ns},
 			StringData: map[string]string{"slackURL": srv.URL + "/services/T0/B0/drift-url-token"}})).To(Succeed())
 		mbs, ids := f.fleet("drift.io", 2)
+		By("a sync while they send: Smartlead shows them unsuspended, rightly")
+		f.syncNow()
+		Eventually(func(g Gomega) { get(mbs[0]); g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", false))) }).Should(Succeed())
 
 		By("both mailboxes bounce past the threshold through the receiver and are suspended")
 		for _, mb := range mbs {
@@ -157,6 +160,15 @@ var _ = Describe("Account sync", func() {
 		for _, mb := range mbs {
 			Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
 		}
+		noDrift := func() []string {
+			var types []string
+			for _, c := range get(mbs[0]).(*bgv1.Mailbox).Status.Conditions {
+				types = append(types, c.Type)
+			}
+			return types
+		}
+		Consistently(noDrift).WithTimeout(time.Second).ShouldNot(ContainElement(bgv1.ConditionDrifted),
+			"the account read before the pause is no drift")
 		f.syncNow()
 		Eventually(func(g Gomega) {
 			get(mbs[0])
@@ -214,6 +226,7 @@ var _ = Describe("Account sync", func() {
 		f.sends("zed@zero.io", 95)
 		f.bounces("zed@zero.io", hardBounceTexts...)
 		Eventually(func() int32 { return account(f, id).MessagePerDay }).Should(BeZero())
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
 
 		By("a person raises the limit in Smartlead's UI")
 		f.sl.EditAccount(id, func(a *standin.Account) { a.MessagePerDay = 30 })

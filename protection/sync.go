@@ -48,9 +48,10 @@ func CoverageMessage(g *bgv1.CoverageGap) string {
 // Drift reports whether Smartlead shows sending again a mailbox that bounceguard holds paused, and how:
 // unsuspended although bounceguard suspended it, a daily limit above 0 although bounceguard zeroed it, or
 // back in campaigns bounceguard removed it from. It is judged only of a finished pause and an account the
-// sync found.
+// sync found and read after that pause took effect (acc.PausedAt is the pause's start): an account read
+// before the pause shows it sending, rightly.
 func Drift(sl *bgv1.SmartleadState, acc *bgv1.AccountState) (bool, string) {
-	if !sl.Paused || acc == nil || acc.Missing {
+	if !sl.Paused || acc == nil || acc.Missing || sl.PausedAt == nil || acc.PausedAt == nil || !acc.PausedAt.Equal(sl.PausedAt) {
 		return false, ""
 	}
 	var how []string

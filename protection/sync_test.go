@@ -2,6 +2,9 @@ package protection
 
 import (
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
@@ -33,25 +36,30 @@ func TestUnmonitored(t *testing.T) {
 
 // Drift (SPEC §7): judged per pause action, of a finished pause and a found account only.
 func TestDrift(t *testing.T) {
-	suspended := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionSuspend, Suspended: true}
-	zeroed := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionZeroDailyLimit, DailyLimitZeroed: true}
-	removed := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionRemoveFromCampaigns, RemovedCampaignIDs: []int64{7, 8}}
+	pausedAt := metav1.NewTime(t0)
+	suspended := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionSuspend, Suspended: true, PausedAt: &pausedAt}
+	zeroed := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionZeroDailyLimit, DailyLimitZeroed: true, PausedAt: &pausedAt}
+	removed := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionRemoveFromCampaigns, RemovedCampaignIDs: []int64{7, 8}, PausedAt: &pausedAt}
+	read := func(a bgv1.AccountState) *bgv1.AccountState { a.PausedAt = &pausedAt; return &a } // read during this pause
+	earlier := metav1.NewTime(t0.Add(-24 * time.Hour))
 	cases := []struct {
 		name string
 		sl   bgv1.SmartleadState
 		acc  *bgv1.AccountState
 		want string
 	}{
-		{"suspended, and Smartlead agrees", suspended, &bgv1.AccountState{ID: 1, Suspended: true, DailyLimit: 40}, ""},
-		{"suspended, a person unsuspended it", suspended, &bgv1.AccountState{ID: 1, DailyLimit: 40}, "Smartlead shows it sending again: unsuspended"},
-		{"zeroed, and Smartlead agrees", zeroed, &bgv1.AccountState{ID: 1}, ""},
-		{"zeroed, a person restored the limit", zeroed, &bgv1.AccountState{ID: 1, DailyLimit: 50}, "Smartlead shows it sending again: daily limit 50"},
-		{"removed, and Smartlead agrees", removed, &bgv1.AccountState{ID: 1, DailyLimit: 40}, ""},
-		{"removed, a person put it back", removed, &bgv1.AccountState{ID: 1, DailyLimit: 40, BackInCampaigns: 2},
+		{"suspended, and Smartlead agrees", suspended, read(bgv1.AccountState{ID: 1, Suspended: true, DailyLimit: 40}), ""},
+		{"suspended, a person unsuspended it", suspended, read(bgv1.AccountState{ID: 1, DailyLimit: 40}), "Smartlead shows it sending again: unsuspended"},
+		{"suspended, the account read before the pause", suspended, &bgv1.AccountState{ID: 1, DailyLimit: 40}, ""},
+		{"suspended, the account read during an earlier pause", suspended, &bgv1.AccountState{ID: 1, DailyLimit: 40, PausedAt: &earlier}, ""},
+		{"zeroed, and Smartlead agrees", zeroed, read(bgv1.AccountState{ID: 1}), ""},
+		{"zeroed, a person restored the limit", zeroed, read(bgv1.AccountState{ID: 1, DailyLimit: 50}), "Smartlead shows it sending again: daily limit 50"},
+		{"removed, and Smartlead agrees", removed, read(bgv1.AccountState{ID: 1, DailyLimit: 40}), ""},
+		{"removed, a person put it back", removed, read(bgv1.AccountState{ID: 1, DailyLimit: 40, BackInCampaigns: 2}),
 			"Smartlead shows it sending again: back in 2 of the campaigns it was removed from"},
 		{"not paused: nothing to drift from", bgv1.SmartleadState{}, &bgv1.AccountState{ID: 1, DailyLimit: 40}, ""},
 		{"pausing, not yet paused", bgv1.SmartleadState{Action: bgv1.PauseActionSuspend}, &bgv1.AccountState{ID: 1}, ""},
-		{"account gone", suspended, &bgv1.AccountState{ID: 1, Missing: true}, ""},
+		{"account gone", suspended, read(bgv1.AccountState{ID: 1, Missing: true}), ""},
 		{"never synced", suspended, nil, ""},
 	}
 	for _, c := range cases {

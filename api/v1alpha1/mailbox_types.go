@@ -158,6 +158,11 @@ type AccountState struct {
 	// IMAPOK is Smartlead's is_imap_success.
 	// +optional
 	IMAPOK bool `json:"imapOK,omitempty"`
+	// PausedAt is, while bounceguard holds the account paused, the start of that pause
+	// (status.smartlead.pausedAt) as the sync saw it before reading the account: drift is judged only of
+	// an account read after the pause took effect.
+	// +optional
+	PausedAt *metav1.Time `json:"pausedAt,omitempty"`
 	// BackInCampaigns is, while bounceguard holds the account removed from campaigns, how many of those
 	// campaigns Smartlead shows it in again.
 	// +optional
