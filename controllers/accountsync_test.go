@@ -149,7 +149,10 @@ var _ = Describe("Account sync", func() {
 		mbs, ids := f.fleet("drift.io", 2)
 		By("a sync while they send: Smartlead shows them unsuspended, rightly")
 		f.syncNow()
-		Eventually(func(g Gomega) { get(mbs[0]); g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", false))) }).Should(Succeed())
+		Eventually(func(g Gomega) {
+			get(mbs[0])
+			g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", false)))
+		}).Should(Succeed())
 
 		By("both mailboxes bounce past the threshold through the receiver and are suspended")
 		for _, mb := range mbs {
