@@ -213,7 +213,7 @@ var _ = Describe("Account sync", func() {
 		f.sl.ResetCalls()
 		f.syncNow()
 		Eventually(condition(mbs[0], bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
-			HaveField("Message", ContainSubstring("leaves any further drift to a person"))))
+			HaveField("Message", ContainSubstring("a further drift is left to a person"))))
 		Consistently(func() []string { return f.sl.CallStrings("PUT") }).WithTimeout(2 * time.Second).Should(BeEmpty())
 		Expect(account(f, ids[0]).Suspended).To(BeFalse())
 		Eventually(sink.messages).Should(HaveLen(2), "the second drift is announced too")

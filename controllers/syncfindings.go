@@ -53,12 +53,11 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 		reason, msg := protection.ReasonSendingAgain, how
 		switch {
 		case st.Smartlead.Reapplied:
-			reason, msg = protection.ReasonReapplied, how+"; bounceguard paused it again once this pause and leaves any further drift to a person"
+			reason, msg = protection.ReasonReapplied, how+"; paused again (once a pause: a further drift is left to a person)"
 		case drift == bgv1.DriftReapply:
-			msg += "; pausing it again (spec.smartlead.sync.drift: Reapply)"
+			msg += "; pausing it again (drift: Reapply)"
 		default:
-			msg += "; left to a person (spec.smartlead.sync.drift: Report): pause it again in Smartlead, or resume it here with annotation " +
-				bgv1.AnnotationResume
+			msg += "; left to a person (drift: Report): pause it in Smartlead, or resume it here (" + bgv1.AnnotationResume + ")"
 		}
 		setCondition(conds, gen, bgv1.ConditionDrifted, true, reason, msg)
 	} else if held && st.Smartlead.Paused && meta.FindStatusCondition(*conds, bgv1.ConditionDrifted) != nil {

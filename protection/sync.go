@@ -62,7 +62,7 @@ func Drift(sl *bgv1.SmartleadState, acc *bgv1.AccountState) (bool, string) {
 		how = append(how, fmt.Sprintf("daily limit %d", acc.DailyLimit))
 	}
 	if acc.BackInCampaigns > 0 {
-		how = append(how, fmt.Sprintf("back in %d of the campaigns it was removed from", acc.BackInCampaigns))
+		how = append(how, fmt.Sprintf("back in %d removed campaigns", acc.BackInCampaigns))
 	}
 	if len(how) == 0 {
 		return false, ""

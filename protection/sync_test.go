@@ -56,7 +56,7 @@ func TestDrift(t *testing.T) {
 		{"zeroed, a person restored the limit", zeroed, read(bgv1.AccountState{ID: 1, DailyLimit: 50}), "Smartlead shows it sending again: daily limit 50"},
 		{"removed, and Smartlead agrees", removed, read(bgv1.AccountState{ID: 1, DailyLimit: 40}), ""},
 		{"removed, a person put it back", removed, read(bgv1.AccountState{ID: 1, DailyLimit: 40, BackInCampaigns: 2}),
-			"Smartlead shows it sending again: back in 2 of the campaigns it was removed from"},
+			"Smartlead shows it sending again: back in 2 removed campaigns"},
 		{"not paused: nothing to drift from", bgv1.SmartleadState{}, &bgv1.AccountState{ID: 1, DailyLimit: 40}, ""},
 		{"pausing, not yet paused", bgv1.SmartleadState{Action: bgv1.PauseActionSuspend}, &bgv1.AccountState{ID: 1}, ""},
 		{"account gone", suspended, read(bgv1.AccountState{ID: 1, Missing: true}), ""},
