@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -187,7 +186,7 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 	for i := range accounts {
 		a := &accounts[i]
 		byID[a.ID] = a
-		byAddress[normalEmail(a.FromEmail)] = a
+		byAddress[smartlead.NormalEmail(a.FromEmail)] = a
 	}
 
 	var res syncResult
@@ -198,7 +197,7 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 		}
 		for i := range accounts {
 			a := &accounts[i]
-			email := normalEmail(a.FromEmail)
+			email := smartlead.NormalEmail(a.FromEmail)
 			if email == "" || byEmail[email] {
 				continue
 			}
@@ -268,7 +267,7 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 // receiver) must not get a twin. Once every account has its Mailbox, a sync makes no such read.
 func (r *AccountSyncReconciler) freshAddresses(ctx context.Context, namespace string, accounts []smartlead.Account, byEmail map[string]bool) error {
 	if r.APIReader == nil || !slices.ContainsFunc(accounts, func(a smartlead.Account) bool {
-		email := normalEmail(a.FromEmail)
+		email := smartlead.NormalEmail(a.FromEmail)
 		return email != "" && !byEmail[email]
 	}) {
 		return nil
@@ -321,9 +320,6 @@ func (r *AccountSyncReconciler) createMailbox(ctx context.Context, p *bgv1.Prote
 	}
 	return false, fmt.Errorf("creating the Mailbox of Smartlead account %d: %w", id, err)
 }
-
-// normalEmail is an account's address as a Mailbox holds it.
-func normalEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // accountOf finds a mailbox's account: by the id bounceguard knows for it (its spec, or the account it
 // paused), else by its address. nil: Smartlead has none.

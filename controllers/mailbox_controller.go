@@ -208,8 +208,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		// again. That write wakes the next reconcile, which resumes the mailbox in Smartlead.
 		restartWindow = true
 		setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, action{})
-		setSyncConditions(&mb, policy.Spec.Smartlead.Sync.Drift)
-		findings = r.announceFindings(&policy, before, &mb)
+		findings = r.syncFindings(&policy, before, &mb)
 		return ctrl.Result{}, nil
 	}
 
@@ -217,8 +216,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// key's own queue (see enforcement.go), so that health, conditions and the gate never wait for them.
 	act := r.enforce(ctx, &mb, &policy, rules, domainHealth)
 	setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, act)
-	setSyncConditions(&mb, policy.Spec.Smartlead.Sync.Drift)
-	findings = r.announceFindings(&policy, before, &mb)
+	findings = r.syncFindings(&policy, before, &mb)
 	queueFor = act.queue
 	if act.err != nil {
 		return ctrl.Result{}, act.err

@@ -90,6 +90,13 @@ var syncFindings = []syncFinding{
 	{bgv1.ConditionUnmonitored, metav1.ConditionTrue, EventUnmonitored, bgv1.NotifyUnmonitored},
 }
 
+// syncFindings sets the account sync's conditions on a reconciled mailbox and returns what to announce of
+// them once its write has landed.
+func (r *MailboxReconciler) syncFindings(policy *bgv1.ProtectionPolicy, before, after *bgv1.Mailbox) func() {
+	setSyncConditions(after, policy.Spec.Smartlead.Sync.Drift)
+	return r.announceFindings(policy, before, after)
+}
+
 // announceFindings returns what to announce once a reconcile's write has landed: a Warning Event for each
 // finding that turned bad between before and after, and a notification for a drift or a gap (grouped by
 // the notifier with the others of the same sync).

@@ -38,6 +38,10 @@ func (a *Account) WarmupEnabled() bool {
 	return a.Warmup != nil && strings.EqualFold(a.Warmup.Status, "ACTIVE")
 }
 
+// NormalEmail is an address as accounts are matched by it: trimmed and lowercased, as a Mailbox's
+// spec.email holds it.
+func NormalEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
 // DefaultMinRefresh is how long an account list is trusted for a lookup that misses before it is read again.
 const DefaultMinRefresh = 30 * time.Second
 
@@ -92,7 +96,7 @@ type AccountDirectory struct {
 // Find returns the id of the account that sends as email, listing the accounts with list when it does
 // not know the address and its list is old enough. found is false when Smartlead has no such account.
 func (d *AccountDirectory) Find(ctx context.Context, email string, list func(context.Context) ([]Account, error)) (id int64, found bool, err error) {
-	email = strings.ToLower(strings.TrimSpace(email))
+	email = NormalEmail(email)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if id, ok := d.byEmail[email]; ok {
@@ -123,7 +127,7 @@ func (d *AccountDirectory) load(ctx context.Context, list func(context.Context) 
 	}
 	d.byEmail = make(map[string]int64, len(accounts))
 	for _, a := range accounts {
-		d.byEmail[strings.ToLower(strings.TrimSpace(a.FromEmail))] = a.ID
+		d.byEmail[NormalEmail(a.FromEmail)] = a.ID
 	}
 	d.fetched = d.now()
 	return accounts, nil

@@ -6,6 +6,7 @@ package tally
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,7 +93,7 @@ func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
 // digestOf is the ledger's digest of an event id.
 func digestOf(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return digest32(uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3]))
+	return digest32(binary.BigEndian.Uint32(sum[:]))
 }
 
 // digestAlphabet is 85 printable characters that JSON carries as they are (no quote, backslash, or the
@@ -135,7 +136,7 @@ func seenDigests(l *bgv1.Ledger) string {
 	}
 	if recent, err := base64.StdEncoding.DecodeString(l.Recent); err == nil && len(recent)%5 == 0 {
 		for i := 0; i < len(recent); i += 5 {
-			old.WriteString(digest32(uint32(recent[i])<<24 | uint32(recent[i+1])<<16 | uint32(recent[i+2])<<8 | uint32(recent[i+3])))
+			old.WriteString(digest32(binary.BigEndian.Uint32(recent[i:])))
 		}
 	}
 	seen = keepLast(old.String() + seen)
