@@ -10,13 +10,17 @@ import (
 //
 //  1. the event name (HARD_BOUNCE, SOFT_BOUNCE);
 //  2. an explicit bounce type in the description (hard/permanent, soft/transient/temporary);
-//  3. the class of an enhanced status code (RFC 3463 c.s.d, as a token: 5.1.1, 4.2.2);
-//  4. the class of a basic SMTP reply code (550, 452) where a reply begins: at the start of the text or
-//     of a line, after a "said:"/"smtp;"-style introducer or an opening quote, or as a code field;
+//  3. the class of an enhanced status code (RFC 3463 c.s.d, as a token: 5.1.1, 4.2.2) where a reply
+//     begins: at the start of the text or of a line, after a "said:"/"smtp;"-style introducer, an
+//     opening quote or bracket ("(#5.1.1)"), or right after a reply code ("550 5.1.1", "550-5.1.1") —
+//     never one quoted in the middle of prose ("X-Mailer: PHPMailer 5.2.28", "RFC 3463 section 5.1.1");
+//  4. the class of a basic SMTP reply code (550, 452) where a reply begins (as above), or as a code field;
 //  5. words that say the failure is temporary ("mailbox full", "try again later", "deferred", ...).
 //
-// Within 3 and 4 a permanent code (5) wins over a temporary one (4). Only the description is read: the
-// payload's ids, timestamps, URLs and numbers never reach this code (see payload.description).
+// Within 3 and 4 a permanent code (5) wins over a temporary one (4). A code field that holds more than a
+// code ("450 Requested mail action not taken: mailbox busy", "Mailbox full") is read as the reply text it
+// is. Only the description is read: the payload's ids, timestamps, URLs and numbers never reach this code
+// (see payload.description).
 
 // bounceClass is the verdict of one rule: unknown lets the next rule speak.
 type bounceClass int
@@ -45,6 +49,7 @@ func classifySoft(eventName string, d description) bool {
 	case "SOFT_BOUNCE":
 		return true
 	}
+	d = d.withTextualCodes()
 	for _, rule := range []func(description) bounceClass{byType, byEnhancedCode, byBasicCode, byWords} {
 		switch rule(d) {
 		case classHard:
@@ -54,6 +59,22 @@ func classifySoft(eventName string, d description) bool {
 		}
 	}
 	return false
+}
+
+// withTextualCodes returns d with every code field that is more than a bare code moved to the texts, where
+// the reply-code and word rules read it like any other reply.
+func (d description) withTextualCodes() description {
+	var codes []string
+	texts := d.texts
+	for _, c := range d.codes {
+		if t := strings.TrimSpace(c); basicToken.MatchString(t) || enhancedToken.MatchString(t) {
+			codes = append(codes, t)
+		} else {
+			texts = append(texts[:len(texts):len(texts)], c)
+		}
+	}
+	d.codes, d.texts = codes, texts
+	return d
 }
 
 // byType reads an explicit bounce type.
@@ -83,13 +104,14 @@ func byEnhancedCode(d description) bounceClass {
 	c := classUnknown
 	for _, s := range append(append([]string(nil), d.codes...), d.texts...) {
 		for _, line := range strings.Split(s, "\n") {
-			for _, tok := range strings.Fields(line) {
+			toks := strings.Fields(line)
+			for i, tok := range toks {
 				// "550-5.1.1" carries the enhanced code after the dash.
-				if i := strings.IndexByte(tok, '-'); i > 0 && basicToken.MatchString(tok) {
-					tok = tok[i+1:]
+				if j := strings.IndexByte(tok, '-'); j > 0 && basicToken.MatchString(tok) {
+					tok = tok[j+1:]
 				}
 				m := enhancedToken.FindStringSubmatch(tok)
-				if m == nil {
+				if m == nil || !enhancedStarts(toks, i) {
 					continue
 				}
 				switch m[1] {
@@ -139,17 +161,27 @@ func byBasicCode(d description) bounceClass {
 	return c
 }
 
-// replyStarts reports whether a reply may begin at toks[i]: at the start of a line, after a token that
-// introduces a reply ("said:", "smtp;", "RCPT TO:<x>:", "error:"), at an opening quote or parenthesis,
-// or right before an enhanced status code ("452 4.2.2").
+// introduced reports whether a reply may begin at toks[i] by its place alone: at the start of a line,
+// after a token that introduces a reply ("said:", "smtp;", "RCPT TO:<x>:", "error:"), or at an opening
+// quote, parenthesis or bracket.
+func introduced(toks []string, i int) bool {
+	if i == 0 || strings.ContainsAny(toks[i][:1], `#("'[<`) {
+		return true
+	}
+	prev := toks[i-1]
+	return strings.HasSuffix(prev, ":") || strings.HasSuffix(prev, ";")
+}
+
+// replyStarts reports whether a basic reply code at toks[i] begins a reply: where introduced says, or
+// right before an enhanced status code ("452 4.2.2").
 func replyStarts(toks []string, i int) bool {
-	if i == 0 || strings.ContainsAny(toks[i][:1], `("'[`) {
-		return true
-	}
-	if prev := toks[i-1]; strings.HasSuffix(prev, ":") || strings.HasSuffix(prev, ";") {
-		return true
-	}
-	return i+1 < len(toks) && enhancedToken.MatchString(toks[i+1])
+	return introduced(toks, i) || (i+1 < len(toks) && enhancedToken.MatchString(toks[i+1]))
+}
+
+// enhancedStarts reports whether an enhanced status code at toks[i] is the reply's status: where
+// introduced says, or right after a basic reply code that is itself introduced ("said: 550 5.1.1").
+func enhancedStarts(toks []string, i int) bool {
+	return introduced(toks, i) || (basicToken.MatchString(toks[i-1]) && introduced(toks, i-1))
 }
 
 // softPhrases say a failure is temporary; read only when no code or type decided.

@@ -109,6 +109,51 @@ func TestBounceClassificationRealTexts(t *testing.T) {
 	}
 }
 
+// A soft reply that quotes something shaped like a permanent code stays soft: a status code counts only
+// where a reply begins (the start of the text or of a line, after an introducer, an opening bracket, or
+// right after a reply code); a textual code field is read like the reply it is.
+func TestSoftRepliesQuotingCodeShapes(t *testing.T) {
+	cases := []struct {
+		name string
+		d    description
+		soft bool
+	}{
+		{"quoted X-Mailer header", description{texts: []string{"452 4.2.2 The recipient's mailbox is full.\nX-Mailer: PHPMailer 5.2.28 (https://github.com/PHPMailer/PHPMailer)"}}, true},
+		{"RFC section in prose", description{texts: []string{"421 4.7.0 Try again later, see RFC 3463 section 5.1.1 for the codes"}}, true},
+		{"a version in the banner", description{texts: []string{"451 4.3.0 Temporary local problem - please try later (mx.client.com ESMTP Postfix 3.5.13 ready)"}}, true},
+		{"textual smtp_status 450", description{codes: []string{"450 Requested mail action not taken: mailbox busy, try again later"}}, true},
+		{"textual smtp_status 421", description{codes: []string{"421 Service not available"}}, true},
+		{"textual smtp_status words only", description{codes: []string{"Mailbox full"}}, true},
+		{"textual smtp_status with an enhanced code", description{codes: []string{"452 4.2.2 Over quota"}}, true},
+		{"textual smtp_status permanent", description{codes: []string{"550 5.1.1 User unknown"}}, false},
+		{"textual smtp_status permanent, soft words", description{codes: []string{"552 Mailbox full"}}, false},
+		{"permanent code after a soft one on its own line", description{texts: []string{"452 4.2.2 Mailbox full\n550 5.1.1 user unknown"}}, false},
+	}
+	for _, c := range cases {
+		if got := classifySoft("EMAIL_BOUNCE", c.d); got != c.soft {
+			t.Errorf("%s: soft = %v, want %v", c.name, got, c.soft)
+		}
+	}
+	// The same textual smtp_status / smtp_code through a real flat payload.
+	for _, field := range []string{"smtp_status", "smtp_code"} {
+		for _, c := range []struct {
+			value string
+			soft  bool
+		}{{"450 Requested mail action not taken: mailbox busy, try again later", true}, {"421 Service not available", true},
+			{"Mailbox full", true}, {"550 5.1.1 User unknown", false}} {
+			body := fmt.Sprintf(`{"event_type":"EMAIL_BOUNCE","from_email":"alice@acme.com","to_email":"lead7@example.org",`+
+				`"message_id":"<CAF4821x55@mail.gmail.com>","event_timestamp":"2026-11-25T10:05:00Z",%q:%q}`, field, c.value)
+			ev, err := ParseEvent([]byte(body))
+			if err != nil {
+				t.Fatalf("%s: %v", field, err)
+			}
+			if ev.Soft != c.soft {
+				t.Errorf("%s %q: soft = %v, want %v", field, c.value, ev.Soft, c.soft)
+			}
+		}
+	}
+}
+
 func TestBounceClassificationPrecedence(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -124,7 +169,8 @@ func TestBounceClassificationPrecedence(t *testing.T) {
 		{"unknown bounce_type lets codes speak", "BOUNCED", description{types: []string{"Undetermined"}, texts: []string{"421 4.7.0 later"}}, true},
 		{"enhanced class beats basic code", "EMAIL_BOUNCE", description{texts: []string{"550 4.2.2 over quota"}}, true},
 		{"enhanced permanent beats basic soft", "EMAIL_BOUNCE", description{texts: []string{"452 5.2.2 mailbox full"}}, false},
-		{"permanent enhanced wins over a soft one", "EMAIL_BOUNCE", description{texts: []string{"4.2.2 then 5.1.1"}}, false},
+		{"permanent enhanced wins over a soft one", "EMAIL_BOUNCE", description{texts: []string{"4.2.2 then\n5.1.1"}}, false},
+		{"an enhanced code inside prose is no status code", "EMAIL_BOUNCE", description{texts: []string{"4.2.2 then 5.1.1"}}, true},
 		{"basic permanent code beats soft words", "EMAIL_BOUNCE", description{texts: []string{"550 mailbox full, try again later"}}, false},
 		{"code field", "EMAIL_BOUNCE", description{codes: []string{"452"}, texts: []string{"over"}}, true},
 		{"code field permanent", "EMAIL_BOUNCE", description{codes: []string{"550"}, texts: []string{"mailbox full"}}, false},
