@@ -236,11 +236,16 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 // accountGoneMessage says that Smartlead no longer has a mailbox's account, and what became of its pause.
 func accountGoneMessage(mb *bgv1.Mailbox) string {
 	sl := &mb.Status.Smartlead
-	what := "no account with the address " + mb.Spec.Email
-	if sl.AccountID != 0 {
-		what = fmt.Sprintf("no account %d any more", sl.AccountID)
-	}
 	return fmt.Sprintf("Smartlead has %s (deleted there?): the pause record ended, as nothing is left to undo, and no "+
 		"call is made for the mailbox until a new pause begins or an account sync finds another account (%s: %s)",
-		what, sl.LastOperation, truncate(sl.LastError, 256))
+		goneAccount(mb), sl.LastOperation, truncate(sl.LastError, 256))
+}
+
+// goneAccount names the account that Smartlead no longer has: "no account 4711 any more", or "no account
+// with the address ..." when it was never found.
+func goneAccount(mb *bgv1.Mailbox) string {
+	if id := mb.Status.Smartlead.AccountID; id != 0 {
+		return fmt.Sprintf("no account %d any more", id)
+	}
+	return "no account with the address " + mb.Spec.Email
 }

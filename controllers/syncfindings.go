@@ -38,12 +38,8 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 	conds, gen, acc := &st.Conditions, mb.Generation, st.Account
 	switch {
 	case st.Smartlead.AccountGone:
-		what := "its address " + mb.Spec.Email
-		if id := st.Smartlead.AccountID; id != 0 {
-			what = "account " + strconv.FormatInt(id, 10)
-		}
 		setCondition(conds, gen, bgv1.ConditionAccountFound, false, protection.ReasonAccountMissing,
-			"Smartlead answered that it has no account for "+what+" (deleted there?): bounceguard's pause record ended, "+
+			"Smartlead answered that it has "+goneAccount(mb)+" (deleted there?): bounceguard's pause record ended, "+
 				"as nothing is left to undo; no call is made until a new pause begins or another account is found")
 	case acc != nil && acc.Missing:
 		what := "its address " + mb.Spec.Email
