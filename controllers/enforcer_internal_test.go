@@ -338,3 +338,76 @@ func TestLostSuspendAnswerIsUndone(t *testing.T) {
 		})
 	}
 }
+
+// An address that no Smartlead account sends as is an account gone too: nothing to pause, nothing to undo,
+// and no call made again and again.
+func TestPauseOfAnAddressWithoutAnAccount(t *testing.T) {
+	r := newEnforcerRig(t)
+	r.sl.AddAccount("someone.else@acme-mail.io")
+	r.mailbox("eve.stone@acme-mail.io", 0)
+	r.mb.Spec.SmartleadAccountID = nil
+	if err := r.pause(bgv1.PauseActionSuspend); !errors.Is(err, errAccountGone) {
+		t.Fatalf("pause: %v", err)
+	}
+	if holdsPause(&r.saved) || !r.saved.AccountGone || r.saved.AccountID != 0 {
+		t.Errorf("record: %+v", r.saved)
+	}
+	if got := goneAccount(r.mb); got != "no account with the address eve.stone@acme-mail.io" {
+		t.Errorf("named as %q", got)
+	}
+}
+
+// A drifted pause applied again meets the same answers as a pause: a campaign that refuses the removal for
+// good suspends the account instead, and an account deleted meanwhile ends the record.
+func TestReapplyMeetsRefusals(t *testing.T) {
+	setup := func(t *testing.T) (*enforcerRig, int64, int64) {
+		r := newEnforcerRig(t)
+		id := r.sl.AddAccount("finn.hale@acme-mail.io")
+		c := r.sl.AddCampaign("ACTIVE", r.sl.AddAccount("gus.ito@acme-mail.io"), id)
+		r.mailbox("finn.hale@acme-mail.io", id)
+		if err := r.pause(bgv1.PauseActionRemoveFromCampaigns); err != nil {
+			t.Fatal(err)
+		}
+		// A person puts it back in the campaign; the sync sees it.
+		if code := addBack(r, c, id); code != http.StatusOK {
+			t.Fatalf("adding it back: %d", code)
+		}
+		r.mb.Status.Account = &bgv1.AccountState{ID: id, BackInCampaigns: 1, DailyLimit: 40}
+		return r, id, c
+	}
+	t.Run("archived meanwhile", func(t *testing.T) {
+		r, id, c := setup(t)
+		r.sl.SetCampaignStatus(c, standin.CampaignArchived)
+		if err := r.enforcer().reapply(context.Background()); err != nil {
+			t.Fatalf("reapply: %v", err)
+		}
+		if !r.account(id).Suspended || !r.saved.Reapplied || !r.saved.SuspendRequested {
+			t.Errorf("account %+v, record %+v", r.account(id), r.saved)
+		}
+		if err := r.resume(); err != nil || r.account(id).Suspended {
+			t.Errorf("resume: %v, account %+v", err, r.account(id))
+		}
+	})
+	t.Run("account deleted meanwhile", func(t *testing.T) {
+		r, id, _ := setup(t)
+		r.sl.DeleteAccount(id)
+		if err := r.enforcer().reapply(context.Background()); !errors.Is(err, errAccountGone) {
+			t.Fatalf("reapply: %v", err)
+		}
+		if holdsPause(&r.saved) || !r.saved.AccountGone {
+			t.Errorf("record: %+v", r.saved)
+		}
+	})
+}
+
+// addBack puts an account back into a campaign as a person would, through the API.
+func addBack(r *enforcerRig, campaign, id int64) int {
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/campaigns/%d/email-accounts?api_key=%s", r.url, campaign, rigKey),
+		strings.NewReader(fmt.Sprintf(`{"email_account_ids":[%d]}`, id)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -197,6 +197,18 @@ func (e *enforcer) reapply(ctx context.Context) error {
 				return e.accountGone(ctx, fmt.Sprintf("%s %d", opRemove, cid), err)
 			case errors.Is(err, smartlead.ErrNotFound):
 				err = nil // gone meanwhile: nothing to remove
+			case refusedForGood(err):
+				// Refused for good (an archived campaign): the account is suspended instead, as a pause does.
+				if e.report != nil {
+					e.report(EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
+						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
+				}
+				err = nil
+				if !st.Suspended {
+					if err := e.suspend(ctx, id); err != nil {
+						return err
+					}
+				}
 			}
 			if err := e.attempt(ctx, fmt.Sprintf("%s %d", opRemove, cid), err); err != nil {
 				return err
