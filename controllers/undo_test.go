@@ -135,6 +135,20 @@ var _ = Describe("Pauses that can always be undone", func() {
 			HavePrefix(fmt.Sprintf("Warning AccountGone: Smartlead has no account %d any more", id))))
 	})
 
+	It("a Mailbox whose resume Smartlead refuses for good is deleted all the same, and a person is told", func() {
+		f := newFixture(bgv1.ModeEnforce, longCooldown)
+		id := f.sl.AddAccount("lev.marsh@acme-mail.io")
+		mb := f.mailbox("lev.marsh@acme-mail.io", id)
+		f.crossThreshold("lev.marsh@acme-mail.io")
+		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusBadRequest, Method: http.MethodDelete, PathPrefix: "/email-accounts/unsuspend/"})
+		Expect(k8s.Delete(ctx, mb)).To(Succeed())
+		Eventually(deleted(mb)).Should(BeTrue(), "deleting the Mailbox hangs on a refused unsuspend")
+		Expect(account(f, id).Suspended).To(BeTrue(), "the account still exists: it was not taken for gone")
+		Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElement(And(HavePrefix("Warning SmartleadCallFailed: "),
+			ContainSubstring("Smartlead refused the resume for good"), ContainSubstring("resume it in Smartlead by hand"))))
+	})
+
 	It("a suspend that took effect but whose answer was lost is undone on resume", func() {
 		f := newFixture(bgv1.ModeEnforce, func(s *bgv1.ProtectionPolicySpec) {
 			s.Recovery.Automatic = ptr.To(false)
