@@ -168,9 +168,13 @@ var _ = Describe("Pauses that can always be undone", func() {
 		resumeByHand(mb, "false alarm")
 		Eventually(func() bool { return account(f, id).Suspended }).WithTimeout(20*time.Second).Should(BeFalse(),
 			"the suspend whose answer was lost is never undone")
-		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Reason", "Sending"))
-		Expect(mb.Status.Smartlead).To(And(HaveField("Suspended", false), HaveField("SuspendRequested", false)))
-		Eventually(func() []string { return get(mb).GetFinalizers() }).Should(BeEmpty())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(mb), mb)).To(Succeed())
+			g.Expect(mb.Status.Smartlead).To(And(HaveField("Suspended", false), HaveField("SuspendRequested", false),
+				HaveField("Action", bgv1.PauseAction(""))))
+			g.Expect(mb.Finalizers).To(BeEmpty())
+		}).Should(Succeed())
+		Expect(condition(mb, bgv1.ConditionPaused)(Default)).To(HaveField("Reason", "Sending"))
 	})
 
 	It("time-to-pause measures from the threshold crossing, not from the sends still arriving", func() {
