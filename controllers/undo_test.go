@@ -43,6 +43,16 @@ func (f *fixture) crossThreshold(sender string) {
 	f.bounces(sender, hardBounceTexts...)
 }
 
+// pausedMailbox makes an account and its Mailbox, and pauses it through the receiver.
+func (f *fixture) pausedMailbox(email string) (*bgv1.Mailbox, int64) {
+	GinkgoHelper()
+	id := f.sl.AddAccount(email)
+	mb := f.mailbox(email, id)
+	f.crossThreshold(email)
+	Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+	return mb, id
+}
+
 // deleted reports whether an object is gone from the API server.
 func deleted(obj client.Object) func() bool {
 	return func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)) }
@@ -124,10 +134,7 @@ var _ = Describe("Pauses that can always be undone", func() {
 
 	It("a Mailbox deleted after its account was deleted in Smartlead lets go at once", func() {
 		f := newFixture(bgv1.ModeEnforce, longCooldown)
-		id := f.sl.AddAccount("rosa.vidal@acme-mail.io")
-		mb := f.mailbox("rosa.vidal@acme-mail.io", id)
-		f.crossThreshold("rosa.vidal@acme-mail.io")
-		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		mb, id := f.pausedMailbox("rosa.vidal@acme-mail.io")
 		Expect(f.sl.DeleteAccount(id)).To(BeTrue())
 		Expect(k8s.Delete(ctx, mb)).To(Succeed())
 		Eventually(deleted(mb)).Should(BeTrue(), "deleting the Mailbox hangs on the deleted account")
@@ -137,10 +144,7 @@ var _ = Describe("Pauses that can always be undone", func() {
 
 	It("a Mailbox whose resume Smartlead refuses for good is deleted all the same, and a person is told", func() {
 		f := newFixture(bgv1.ModeEnforce, longCooldown)
-		id := f.sl.AddAccount("lev.marsh@acme-mail.io")
-		mb := f.mailbox("lev.marsh@acme-mail.io", id)
-		f.crossThreshold("lev.marsh@acme-mail.io")
-		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		mb, id := f.pausedMailbox("lev.marsh@acme-mail.io")
 		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusBadRequest, Method: http.MethodDelete, PathPrefix: "/email-accounts/unsuspend/"})
 		Expect(k8s.Delete(ctx, mb)).To(Succeed())
 		Eventually(deleted(mb)).Should(BeTrue(), "deleting the Mailbox hangs on a refused unsuspend")
@@ -198,7 +202,7 @@ var _ = Describe("Pauses that can always be undone", func() {
 		count2, sum2 := histogram("bounceguard_time_to_pause_seconds")
 		Expect(count2 - count).To(Equal(uint64(1)))
 		// The crossing came before the first call; the pause landed after the last.
-		Expect(sum2-sum).To(BeNumerically(">=", calls[5].At.Sub(calls[0].At).Seconds()))
+		Expect(sum2 - sum).To(BeNumerically(">=", calls[5].At.Sub(calls[0].At).Seconds()))
 	})
 
 	It("a notification target whose Secret has a long name does not freeze the policy's status", func() {
