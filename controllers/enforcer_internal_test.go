@@ -315,6 +315,34 @@ func TestLostSuspendAnswerIsUndone(t *testing.T) {
 			t.Error("the suspend whose answer was lost was never undone")
 		}
 	})
+	t.Run("no answer at all: the client times out, Smartlead suspends after it gave up", func(t *testing.T) {
+		r := newEnforcerRig(t)
+		sc, err := smartlead.New(r.url, rigKey, smartlead.Options{Limiter: smartlead.NewLimiter(rate.Inf, 1),
+			Backoff: time.Millisecond, MaxAttempts: 2, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.sc = sc
+		id := r.sl.AddAccount("eli.ward@acme-mail.io")
+		r.mailbox("eli.ward@acme-mail.io", id)
+		r.sl.SetLatency(200 * time.Millisecond)
+		var ae *smartlead.APIError
+		if err := r.pause(bgv1.PauseActionSuspend); !errors.As(err, &ae) || ae.StatusCode != 0 {
+			t.Fatalf("pause: %v, want no answer", err)
+		}
+		r.sl.SetLatency(0)
+		deadline := time.Now().Add(5 * time.Second)
+		for !r.account(id).Suspended && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // the stand-in finishes the request the client gave up on
+		}
+		r.restart()
+		if err := r.resume(); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(r.sl.CallStrings(), fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id)) || r.account(id).Suspended {
+			t.Errorf("not undone: %v", r.sl.CallStrings())
+		}
+	})
 	for _, action := range []bgv1.PauseAction{bgv1.PauseActionSuspend, bgv1.PauseActionRemoveFromCampaigns} {
 		t.Run("crash after the suspend call, "+string(action), func(t *testing.T) {
 			r := newEnforcerRig(t)
