@@ -156,7 +156,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	reason = ownReason(&mb, reason)
 	sl := &mb.Status.Smartlead
 	reapply := want && sl.Paused && needsReapply(&mb, &policy)
-	if (want && sl.Paused && !reapply) || (!want && !holdsPause(sl)) {
+	if (want && sl.Paused && !reapply) || (!want && !holdsPause(sl)) || (want && sl.AccountGone && !holdsPause(sl)) {
 		return nil
 	}
 	creds := enforcementCredentials(&mb, &policy)
@@ -199,8 +199,10 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 			r.notePaused(key, true)
 			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
 				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(&mb, reason, domainMessage))
-			if reason == protection.ReasonBounceThreshold && mb.Status.LastEventAt != nil {
-				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.LastEventAt.Time).Seconds())
+			if reason == protection.ReasonBounceThreshold && mb.Status.PausedAt != nil {
+				// From the crossing (status.pausedAt: when the crossing event's write was judged Paused), not
+				// from the mailbox's last event, which the sends still arriving meanwhile move on.
+				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.PausedAt.Time).Seconds())
 			}
 			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyPaused, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 				Evidence: fmt.Sprintf("%s (%s, account %d)", pauseEvidence(&mb, reason, domainMessage), sl.Action, sl.AccountID)})
@@ -215,6 +217,12 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 				Evidence: fmt.Sprintf("resumed in Smartlead (account %d): health %s, %s", sl.AccountID, mb.Status.Health, mb.Status.Evidence())})
 		}
 	}
+	if errors.Is(err, errAccountGone) {
+		// Nothing is held in Smartlead any more: no place under the safety limit, no finalizer, no retry.
+		r.notePaused(key, false)
+		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventAccountGone, sl.LastOperation, "%s", accountGoneMessage(&mb))
+		return r.setFinalizer(ctx, &mb, false)
+	}
 	if err != nil {
 		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(err.Error(), 512))
 		if before.Status.Smartlead.LastError == "" { // the first failure of a run of them, not every retry
@@ -223,4 +231,21 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 		}
 	}
 	return err
+}
+
+// accountGoneMessage says that Smartlead no longer has a mailbox's account, and what became of its pause.
+func accountGoneMessage(mb *bgv1.Mailbox) string {
+	sl := &mb.Status.Smartlead
+	return fmt.Sprintf("Smartlead has %s (deleted there?): the pause record ended, as nothing is left to undo, and no "+
+		"call is made for the mailbox until a new pause begins or an account sync finds another account (%s: %s)",
+		goneAccount(mb), sl.LastOperation, truncate(sl.LastError, 256))
+}
+
+// goneAccount names the account that Smartlead no longer has: "no account 4711 any more", or "no account
+// with the address ..." when it was never found.
+func goneAccount(mb *bgv1.Mailbox) string {
+	if id := mb.Status.Smartlead.AccountID; id != 0 {
+		return fmt.Sprintf("no account %d any more", id)
+	}
+	return "no account with the address " + mb.Spec.Email
 }

@@ -50,6 +50,7 @@ const (
 	ReasonDuplicateAddress      = "DuplicateAddress"
 	ReasonPausing               = "Pausing"
 	ReasonWebhookSecretRequired = "WebhookSecretRequired"
+	ReasonAccountGone           = "AccountGone"
 )
 
 // Event reasons for Smartlead actions.
@@ -289,6 +290,8 @@ type action struct {
 	held string
 	// unavailable explains why Smartlead could not be called (no API key, ...).
 	unavailable string
+	// gone explains why a wanted pause is not made: Smartlead no longer has the account.
+	gone string
 	// err is an error of the reconcile itself (reading the API key Secret, ...).
 	err error
 	// queue, when set, asks for the Smartlead calls to be made on that API key's queue.
@@ -305,7 +308,18 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	a.reason = ownReason(mb, a.reason)
 	sl := &mb.Status.Smartlead
 	key := client.ObjectKeyFromObject(mb)
+	if sl.AccountGone && (anotherAccount(mb) || pausedSince(mb, sl.LastAttemptAt)) {
+		// There is another account to act on, or a new pause began since the account was found gone: look
+		// again (once a pause, so a gone account costs one call per pause at most).
+		if mb.Spec.SmartleadAccountID == nil {
+			sl.AccountID = 0
+		}
+		sl.AccountGone = false
+	}
 	switch {
+	case a.want && sl.AccountGone && !holdsPause(sl):
+		a.gone = "Smartlead no longer has its account"
+		return a
 	case a.want && sl.Paused:
 		sl.Reason = a.reason // e.g. its own pause ended while its domain is still paused
 		if !needsReapply(mb, policy) {
@@ -345,6 +359,22 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	return a
 }
 
+// anotherAccount reports whether a mailbox whose account Smartlead no longer has names another one now:
+// its spec names another id, or the last account sync found another account for its address.
+func anotherAccount(mb *bgv1.Mailbox) bool {
+	id := mb.Status.Smartlead.AccountID
+	if spec := mb.Spec.SmartleadAccountID; spec != nil {
+		return *spec != id
+	}
+	acc := mb.Status.Account
+	return acc != nil && !acc.Missing && acc.ID != 0 && acc.ID != id
+}
+
+// pausedSince reports whether the mailbox's own pause began after t.
+func pausedSince(mb *bgv1.Mailbox, t *metav1.Time) bool {
+	return mb.Status.PausedAt != nil && t != nil && mb.Status.PausedAt.After(t.Time)
+}
+
 // enforcementCredentials are the credentials a mailbox's Smartlead calls use: those that began a pause
 // finish and resume it, whatever the policy says by then; else the policy's.
 func enforcementCredentials(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) Credentials {
@@ -380,11 +410,21 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 		}
 		switch {
 		case err == nil:
-			if err := (&enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}).resume(ctx); err != nil {
+			err := (&enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}).resume(ctx)
+			switch {
+			case err == nil:
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
+					"resumed in Smartlead (account %d) before the Mailbox is deleted", mb.Status.Smartlead.AccountID)
+			case errors.Is(err, errAccountGone):
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventAccountGone, "Resume", "%s", accountGoneMessage(mb))
+			case refusedForGood(err):
+				// No retry changes the answer: the deletion goes on, and a person is told what is left to do.
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, "Resume",
+					"deleted while paused in Smartlead (account %d), and Smartlead refused the resume for good: %s; "+
+						"resume it in Smartlead by hand", mb.Status.Smartlead.AccountID, truncate(err.Error(), 512))
+			default:
 				return err
 			}
-			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
-				"resumed in Smartlead (account %d) before the Mailbox is deleted", mb.Status.Smartlead.AccountID)
 		case apierrors.IsNotFound(err) || errors.Is(err, ErrNoAPIKey):
 			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, "Resume",
 				"deleted while paused in Smartlead (account %d), and it cannot be resumed: %s; resume it in Smartlead by hand",
@@ -468,6 +508,8 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSafetyLimit, "not paused in Smartlead: "+a.held)
 	case a.unavailable != "":
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadUnavailable, "cannot pause in Smartlead: "+a.unavailable)
+	case a.gone != "":
+		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonAccountGone, "not paused in Smartlead: "+a.gone)
 	case a.err != nil || (a.want && st.Smartlead.LastError != ""):
 		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadError,
 			fmt.Sprintf("Smartlead %s failed: %s", st.Smartlead.LastOperation, st.Smartlead.LastError))

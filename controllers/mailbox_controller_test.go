@@ -325,9 +325,10 @@ var _ = Describe("Mailbox protection", func() {
 			fmt.Sprintf("DELETE /campaigns/%d/email-accounts %s", draft, body),
 			fmt.Sprintf("DELETE /campaigns/%d/email-accounts %s", lonely, body),
 			fmt.Sprintf("PUT /email-accounts/suspend/%d", id),
+			// Smartlead adds only accounts that are not suspended: unsuspended first, then restored.
+			fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id),
 			fmt.Sprintf("POST /campaigns/%d/email-accounts %s", shared, body),
 			fmt.Sprintf("POST /campaigns/%d/email-accounts %s", draft, body),
-			fmt.Sprintf("DELETE /email-accounts/unsuspend/%d", id),
 		}))
 		Expect(campaign(f, shared)).To(HaveField("AccountIDs", []int64{other, id}))
 		Expect(campaign(f, draft)).To(HaveField("AccountIDs", []int64{id}))

@@ -50,7 +50,7 @@ func TestMailboxStaysUnder4KiB(t *testing.T) {
 			campaigns = append(campaigns, int64(1234560+i))
 		}
 		st.Smartlead = bgv1.SmartleadState{AccountID: 12345678, Paused: true, Reason: "BounceThreshold",
-			Action: bgv1.PauseActionRemoveFromCampaigns, Suspended: true, RemovedCampaignIDs: campaigns, PausedAt: &now,
+			Action: bgv1.PauseActionRemoveFromCampaigns, Suspended: true, SuspendRequested: true, RemovedCampaignIDs: campaigns, PausedAt: &now,
 			LastOperation: "RemoveFromCampaigns 1234579", LastAttemptAt: &now,
 			APIKeySecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}} // baseURL: Smartlead's own, recorded as ""
 		st.Account = &bgv1.AccountState{ID: 12345678, Suspended: true, DailyLimit: 1500, WarmupEnabled: true, SMTPOK: true, IMAPOK: true,

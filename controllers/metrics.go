@@ -16,7 +16,7 @@ var (
 	}, []string{"operation", "code"})
 	timeToPause = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bounceguard_time_to_pause_seconds",
-		Help:    "Time from the webhook event that crossed a mailbox's pause threshold (its lastEventAt) to the successful pause in Smartlead.",
+		Help:    "Time from the webhook event that crossed a mailbox's pause threshold (when its write was judged Paused: status.pausedAt) to the successful pause in Smartlead.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 	})
 	statusPatches = prometheus.NewCounterVec(prometheus.CounterOpts{

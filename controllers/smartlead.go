@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,23 +119,93 @@ type enforcer struct {
 	report func(reason, message string)
 }
 
-// Event reasons of steps skipped during a pause or resume.
+// Event reasons of steps skipped during a pause or resume, and of an account found gone.
 const (
 	EventCampaignGone         = "CampaignGone"
+	EventCampaignRefused      = "CampaignRefused"
 	EventCampaignRemoveFailed = "CampaignRemovalFailed"
+	EventDailyLimitRefused    = "DailyLimitRestoreRefused"
+	EventPauseStepFailed      = "PauseStepFailed"
+	EventAccountGone          = "AccountGone"
 )
 
-// skipCampaign records a campaign that no longer exists in Smartlead: nothing to remove or restore.
-func (e *enforcer) skipCampaign(cid int64, op string) {
+// errAccountGone is returned by pause, resume and reapply when Smartlead no longer has the account (a
+// person deleted it there): the pause record has ended, as nothing is left to undo, and
+// status.smartlead.accountGone says so.
+var errAccountGone = errors.New("the Smartlead account no longer exists")
+
+// refusedForGood reports whether Smartlead refused a call in a way that no retry changes: a 4xx answer
+// but 429 (the rate limit), 408 (a timeout), 401 and 403 (the API key: once a person fixes it, the call
+// works). An archived campaign (400), a missing one (404) and a validation error (422) are refusals for
+// good; 429, 5xx and calls that got no answer are retried.
+func refusedForGood(err error) bool {
+	var ae *smartlead.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch c := ae.StatusCode; c {
+	case http.StatusTooManyRequests, http.StatusRequestTimeout, http.StatusUnauthorized, http.StatusForbidden:
+		return false
+	default:
+		return c >= 400 && c < 500
+	}
+}
+
+// gone reports whether a call about the account failed because Smartlead no longer has the account. A 404
+// from the account's own path (GET or POST /email-accounts/{id}) is the account's (ownPath); anything else
+// refused for good — suspend and unsuspend answer a missing account with 400, a campaign call with a 404
+// that may be the campaign's — is confirmed by reading the account: gone only when that read answers 404.
+func (e *enforcer) gone(ctx context.Context, id int64, err error, ownPath bool) bool {
+	switch {
+	case !refusedForGood(err):
+		return false
+	case ownPath:
+		return errors.Is(err, smartlead.ErrNotFound)
+	}
+	_, rerr := e.sl.DailyLimit(ctx, id)
+	return errors.Is(rerr, smartlead.ErrNotFound)
+}
+
+// accountGone ends the pause record of an account that Smartlead no longer has: nothing is left to undo,
+// and the mailbox no longer holds a place under the safety limit. It records the call that found it
+// (op, cause), saves, and returns errAccountGone.
+func (e *enforcer) accountGone(ctx context.Context, op string, cause error) error {
+	st := &e.mb.Status.Smartlead
+	endPause(st)
+	st.AccountGone = true
+	if err := e.attempt(ctx, op, cause); err != cause { //nolint:errorlint // identity: only a failed save stops
+		return err
+	}
+	return errAccountGone
+}
+
+// endPause forgets a pause: what it did, how, and the credentials to undo it.
+func endPause(st *bgv1.SmartleadState) {
+	st.Paused, st.Reason, st.Action, st.PausedAt = false, "", "", nil
+	st.Suspended, st.SuspendRequested, st.OriginalDailyLimit, st.DailyLimitZeroed = false, false, nil, false
+	st.RemovedCampaignIDs, st.RefusedCampaignIDs, st.Reapplied = nil, nil, false
+	st.APIKeySecretRef, st.BaseURL = nil, ""
+}
+
+// skipCampaign records a campaign that no longer exists in Smartlead (404) or refused the account for good
+// (an archived campaign): it is skipped, listed in status.smartlead.skippedCampaignIDs for a person, and
+// reported in a Warning Event.
+func (e *enforcer) skipCampaign(cid int64, op string, cause error) {
 	st := &e.mb.Status.Smartlead
 	st.SkippedCampaignIDs = append(slices.DeleteFunc(st.SkippedCampaignIDs, func(c int64) bool { return c == cid }), cid)
 	if n := len(st.SkippedCampaignIDs); n > maxSkipped {
 		st.SkippedCampaignIDs = st.SkippedCampaignIDs[n-maxSkipped:]
 	}
-	if e.report != nil {
+	if e.report == nil {
+		return
+	}
+	if errors.Is(cause, smartlead.ErrNotFound) {
 		e.report(EventCampaignGone, fmt.Sprintf("campaign %d no longer exists in Smartlead (404): skipped while %s account %d; "+
 			"the rest went on", cid, op, st.AccountID))
+		return
 	}
+	e.report(EventCampaignRefused, fmt.Sprintf("campaign %d refused for good while %s account %d (%s): skipped, the rest went "+
+		"on; listed in status.smartlead.skippedCampaignIDs for a person to look at", cid, op, st.AccountID, truncate(cause.Error(), 256)))
 }
 
 // maxSkipped bounds status.smartlead.skippedCampaignIDs.
@@ -173,21 +244,54 @@ func (e *enforcer) accountID(ctx context.Context) (int64, error) {
 	if err == nil {
 		st.AccountID = id
 	}
+	if errors.Is(err, smartlead.ErrNotFound) {
+		// No account sends as this address: nothing to pause, nothing left to undo.
+		return 0, e.accountGone(ctx, opResolve, err)
+	}
 	return id, e.attempt(ctx, opResolve, err)
 }
 
+// suspend suspends the account, its intent recorded first: status.smartlead.suspendRequested is saved before
+// the call, so that a suspend that takes effect but whose answer is lost is undone by the resume all the same.
+func (e *enforcer) suspend(ctx context.Context, id int64) error {
+	st := &e.mb.Status.Smartlead
+	if !st.SuspendRequested {
+		st.SuspendRequested = true
+		if err := e.save(ctx); err != nil {
+			return err
+		}
+	}
+	err := e.sl.Suspend(ctx, id)
+	if err != nil && e.gone(ctx, id, err, false) {
+		return e.accountGone(ctx, opSuspend, err)
+	}
+	st.Suspended = err == nil
+	return e.attempt(ctx, opSuspend, err)
+}
+
 // pause pauses the mailbox in Smartlead with the policy's action, resuming a half-done pause as it was
-// begun. It never stops half-way: a campaign that no longer exists is skipped, and a campaign removal
-// that fails leaves the account suspended instead, so that it stops sending all the same.
+// begun. It never stops half-way: a campaign that no longer exists is skipped, and a step that fails for
+// good (a campaign removal, the campaign list, the daily limit) leaves the account suspended instead, so
+// that it stops sending all the same. What the pause will do is recorded before the call that does it.
+// An account that Smartlead no longer has ends the pause record (errAccountGone).
 func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason string) error {
 	st := &e.mb.Status.Smartlead
 	id, err := e.accountID(ctx)
 	if err != nil {
 		return err
 	}
+	// fallback is the step that failed for good, for which the account is suspended instead.
+	var fallback error
+	fallbackOp := ""
+	insteadOf := func(op, reason, what string, err error) {
+		fallback, fallbackOp = err, op
+		if e.report != nil {
+			e.report(reason, fmt.Sprintf("%s failed (%s); the account is suspended instead", what, truncate(err.Error(), 256)))
+		}
+	}
 	if st.Action == "" {
 		st.Action = action
-		st.SkippedCampaignIDs, st.Reapplied = nil, false
+		st.SkippedCampaignIDs, st.Reapplied, st.AccountGone = nil, false, false
 		// The credentials that pause are the ones that resume, whatever becomes of the policy.
 		st.APIKeySecretRef, st.BaseURL = e.creds.APIKeySecretRef.DeepCopy(), e.creds.BaseURL
 		if strings.TrimRight(st.BaseURL, "/") == smartlead.DefaultBaseURL {
@@ -196,7 +300,13 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 		if action == bgv1.PauseActionRemoveFromCampaigns {
 			ids, err := e.sl.Campaigns(ctx, id)
 			st.RemovedCampaignIDs = ids
-			if err != nil {
+			switch {
+			case err == nil:
+			case e.gone(ctx, id, err, true):
+				return e.accountGone(ctx, opCampaign, err)
+			case refusedForGood(err):
+				insteadOf(opCampaign, EventPauseStepFailed, fmt.Sprintf("listing account %d's campaigns", id), err)
+			default:
 				st.Action = ""
 				return e.attempt(ctx, opCampaign, err)
 			}
@@ -209,64 +319,78 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 	if st.Action == bgv1.PauseActionZeroDailyLimit {
 		if st.OriginalDailyLimit == nil {
 			limit, err := e.sl.DailyLimit(ctx, id)
-			if err == nil {
+			switch {
+			case err == nil:
 				st.OriginalDailyLimit = &limit
+			case e.gone(ctx, id, err, true):
+				return e.accountGone(ctx, opReadLim, err)
+			case refusedForGood(err):
+				insteadOf(opReadLim, EventPauseStepFailed, fmt.Sprintf("reading account %d's daily limit", id), err)
 			}
 			// Recorded before the write: a crash between the two never loses the value to restore.
-			if err := e.attempt(ctx, opReadLim, err); err != nil {
-				return err
+			if fallback == nil {
+				if err := e.attempt(ctx, opReadLim, err); err != nil {
+					return err
+				}
 			}
 		}
-		if !st.DailyLimitZeroed {
+		if fallback == nil && !st.DailyLimitZeroed {
 			err := e.sl.SetDailyLimit(ctx, id, 0)
-			st.DailyLimitZeroed = err == nil
-			if err := e.attempt(ctx, opZeroLim, err); err != nil {
-				return err
+			switch {
+			case err == nil:
+				st.DailyLimitZeroed = true
+			case e.gone(ctx, id, err, true):
+				return e.accountGone(ctx, opZeroLim, err)
+			case refusedForGood(err):
+				// Not changed: nothing to restore.
+				st.OriginalDailyLimit = nil
+				insteadOf(opZeroLim, EventPauseStepFailed, fmt.Sprintf("setting account %d's daily limit to 0", id), err)
+			}
+			if fallback == nil {
+				if err := e.attempt(ctx, opZeroLim, err); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	var removalFailed error
-	if st.Action == bgv1.PauseActionRemoveFromCampaigns && !st.Suspended {
+	if st.Action == bgv1.PauseActionRemoveFromCampaigns && !st.Suspended && fallback == nil {
 		for _, cid := range slices.Clone(st.RemovedCampaignIDs) {
 			err := e.sl.RemoveFromCampaign(ctx, cid, id)
 			switch {
+			case err == nil:
 			case errors.Is(err, smartlead.ErrLastAccount):
 				// Not removed, so not to be restored; the account is suspended below instead.
 				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
 				st.RefusedCampaignIDs = append(st.RefusedCampaignIDs, cid)
 				err = nil
+			case e.gone(ctx, id, err, false):
+				return e.accountGone(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err)
 			case errors.Is(err, smartlead.ErrNotFound):
 				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
-				e.skipCampaign(cid, "removing")
+				e.skipCampaign(cid, "removing", err)
 				err = nil
-			case err != nil:
+			default:
 				// Kept in RemovedCampaignIDs: restoring an account that is still in a campaign is harmless,
 				// and the removal may have happened before the answer was lost.
-				removalFailed = err
-				if e.report != nil {
-					e.report(EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
-						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
-				}
+				insteadOf(opRemove, EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d", id, cid), err)
 			}
 			if serr := e.attempt(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err); serr != nil && serr != err { //nolint:errorlint // identity: only a failed save stops
 				return serr
 			}
 		}
 	}
-	needSuspend := st.Action == bgv1.PauseActionSuspend || len(st.RefusedCampaignIDs) > 0 || removalFailed != nil
+	needSuspend := st.SuspendRequested || st.Action == bgv1.PauseActionSuspend || len(st.RefusedCampaignIDs) > 0 || fallback != nil
 	if needSuspend && !st.Suspended {
-		err := e.sl.Suspend(ctx, id)
-		st.Suspended = err == nil
-		if err := e.attempt(ctx, opSuspend, err); err != nil {
+		if err := e.suspend(ctx, id); err != nil {
 			return err
 		}
 	}
 	st.Paused, st.Reason = true, reason
 	st.PausedAt = &metav1.Time{Time: e.now}
-	// The account has stopped sending: the pause is done. A failed removal stays on record (lastError).
+	// The account has stopped sending: the pause is done. A failed step stays on record (lastError).
 	op, outcome := string(st.Action), error(nil)
-	if removalFailed != nil {
-		op, outcome = opRemove, fmt.Errorf("suspended instead: %w", removalFailed)
+	if fallback != nil {
+		op, outcome = fallbackOp, fmt.Errorf("suspended instead: %w", fallback)
 	}
 	if err := e.attempt(ctx, op, outcome); err != nil && err != outcome { //nolint:errorlint // identity: only a failed save stops
 		return err
@@ -274,34 +398,35 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 	return nil
 }
 
-// resume undoes exactly what pause did: restores the campaigns it removed and unsuspends what it suspended.
+// resume undoes exactly what pause did, never stopping half-way: it restores the daily limit it zeroed,
+// unsuspends what it suspended or tried to, then restores the campaigns it removed (Smartlead adds only
+// accounts that are not suspended). A step refused for good (an archived campaign) is skipped and reported,
+// and the others still run; an account that Smartlead no longer has ends the pause record (errAccountGone).
+// 429, 5xx and calls that got no answer return their error, to be retried.
 func (e *enforcer) resume(ctx context.Context) error {
 	st := &e.mb.Status.Smartlead
 	id := st.AccountID
-	if id == 0 && (st.Suspended || len(st.RemovedCampaignIDs) > 0 || st.OriginalDailyLimit != nil) {
+	if id == 0 && holdsPause(st) {
 		var err error
 		if id, err = e.accountID(ctx); err != nil {
 			return err
 		}
 	}
-	for len(st.RemovedCampaignIDs) > 0 {
-		cid := st.RemovedCampaignIDs[0]
-		err := e.sl.AddToCampaign(ctx, cid, id)
-		if errors.Is(err, smartlead.ErrNotFound) {
-			// Deleted while the account was paused: nothing to restore; the rest of the resume goes on.
-			e.skipCampaign(cid, "restoring")
-			err = nil
-		}
-		if err == nil {
-			st.RemovedCampaignIDs = st.RemovedCampaignIDs[1:]
-		}
-		if err := e.attempt(ctx, opRestore+" "+strconv.FormatInt(cid, 10), err); err != nil {
-			return err
-		}
-	}
 	if st.OriginalDailyLimit != nil {
 		// Restored whether or not the zeroing was recorded as done: it may have landed before a crash.
-		err := e.sl.SetDailyLimit(ctx, id, *st.OriginalDailyLimit)
+		limit := *st.OriginalDailyLimit
+		err := e.sl.SetDailyLimit(ctx, id, limit)
+		switch {
+		case err == nil:
+		case e.gone(ctx, id, err, true):
+			return e.accountGone(ctx, opRestLim, err)
+		case refusedForGood(err):
+			if e.report != nil {
+				e.report(EventDailyLimitRefused, fmt.Sprintf("Smartlead refused to restore account %d's daily limit to %d (%s): "+
+					"skipped, the rest of the resume went on; set it to %d by hand", id, limit, truncate(err.Error(), 256), limit))
+			}
+			err = nil
+		}
 		if err == nil {
 			st.OriginalDailyLimit, st.DailyLimitZeroed = nil, false
 		}
@@ -309,22 +434,46 @@ func (e *enforcer) resume(ctx context.Context) error {
 			return err
 		}
 	}
-	if st.Suspended {
+	// A pause that tried to suspend is undone whether or not its answer came: unsuspending is idempotent.
+	if st.Suspended || st.SuspendRequested || st.Action == bgv1.PauseActionSuspend {
 		err := e.sl.Unsuspend(ctx, id)
-		st.Suspended = err != nil
+		if err != nil && e.gone(ctx, id, err, false) {
+			return e.accountGone(ctx, opUnsusp, err)
+		}
+		if err == nil {
+			st.Suspended, st.SuspendRequested = false, false
+		}
 		if err := e.attempt(ctx, opUnsusp, err); err != nil {
 			return err
 		}
 	}
-	st.Paused, st.Reason, st.Action, st.PausedAt, st.RemovedCampaignIDs, st.RefusedCampaignIDs = false, "", "", nil, nil, nil
-	st.Reapplied = false
-	st.APIKeySecretRef, st.BaseURL = nil, ""
+	for len(st.RemovedCampaignIDs) > 0 {
+		cid := st.RemovedCampaignIDs[0]
+		op := opRestore + " " + strconv.FormatInt(cid, 10)
+		err := e.sl.AddToCampaign(ctx, cid, id)
+		if err != nil && e.gone(ctx, id, err, false) {
+			return e.accountGone(ctx, op, err)
+		}
+		if refusedForGood(err) {
+			// Deleted or archived while the account was paused: skipped; the rest of the resume goes on.
+			e.skipCampaign(cid, "restoring", err)
+			err = nil
+		}
+		if err == nil {
+			st.RemovedCampaignIDs = st.RemovedCampaignIDs[1:]
+		}
+		if err := e.attempt(ctx, op, err); err != nil {
+			return err
+		}
+	}
+	endPause(st)
 	return e.attempt(ctx, "Resume", nil)
 }
 
 // holdsPause reports whether bounceguard has paused (or begun pausing) the mailbox in Smartlead.
 func holdsPause(st *bgv1.SmartleadState) bool {
-	return st.Paused || st.Action != "" || st.Suspended || len(st.RemovedCampaignIDs) > 0 || st.OriginalDailyLimit != nil
+	return st.Paused || st.Action != "" || st.Suspended || st.SuspendRequested || len(st.RemovedCampaignIDs) > 0 ||
+		st.OriginalDailyLimit != nil
 }
 
 func truncate(s string, n int) string {

@@ -28,7 +28,8 @@ const (
 // opReapply is recorded in status.smartlead.lastOperation when a drifted pause was applied again.
 const opReapply = "Reapply"
 
-// setSyncConditions turns what the last account sync read (status.account) into the conditions
+// setSyncConditions turns what the last account sync read (status.account), and an account that Smartlead
+// answered it no longer has (status.smartlead.accountGone), into the conditions
 // AccountFound, Drifted and Unmonitored. Each appears once it has something to say and goes when it has
 // nothing left to say: Drifted only while bounceguard holds the account paused, Unmonitored only while it
 // does not (a paused mailbox is not expected to send), so that a Mailbox stays within its 4 KiB.
@@ -36,6 +37,10 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 	st := &mb.Status
 	conds, gen, acc := &st.Conditions, mb.Generation, st.Account
 	switch {
+	case st.Smartlead.AccountGone:
+		setCondition(conds, gen, bgv1.ConditionAccountFound, false, protection.ReasonAccountMissing,
+			"Smartlead answered that it has "+goneAccount(mb)+" (deleted there?): bounceguard's pause record ended, "+
+				"as nothing is left to undo; no call is made until a new pause begins or another account is found")
 	case acc != nil && acc.Missing:
 		what := "its address " + mb.Spec.Email
 		if acc.ID != 0 {
@@ -46,6 +51,8 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 	case acc != nil && meta.FindStatusCondition(*conds, bgv1.ConditionAccountFound) != nil:
 		setCondition(conds, gen, bgv1.ConditionAccountFound, true, protection.ReasonAccountFound,
 			"Smartlead account "+strconv.FormatInt(acc.ID, 10))
+	case acc == nil:
+		meta.RemoveStatusCondition(conds, bgv1.ConditionAccountFound) // no sync has read it: nothing to say
 	}
 
 	held := holdsPause(&st.Smartlead)
@@ -143,17 +150,28 @@ func (e *enforcer) reapply(ctx context.Context) error {
 	st, acc := &e.mb.Status.Smartlead, e.mb.Status.Account
 	id := st.AccountID
 	if st.Suspended && !acc.Suspended {
-		if err := e.attempt(ctx, opSuspend, e.sl.Suspend(ctx, id)); err != nil {
+		err := e.sl.Suspend(ctx, id)
+		if err != nil && e.gone(ctx, id, err, false) {
+			return e.accountGone(ctx, opSuspend, err)
+		}
+		if err := e.attempt(ctx, opSuspend, err); err != nil {
 			return err
 		}
 	}
 	if st.DailyLimitZeroed && acc.DailyLimit > 0 {
-		if err := e.attempt(ctx, opZeroLim, e.sl.SetDailyLimit(ctx, id, 0)); err != nil {
+		err := e.sl.SetDailyLimit(ctx, id, 0)
+		if err != nil && e.gone(ctx, id, err, true) {
+			return e.accountGone(ctx, opZeroLim, err)
+		}
+		if err := e.attempt(ctx, opZeroLim, err); err != nil {
 			return err
 		}
 	}
 	if acc.BackInCampaigns > 0 {
 		campaigns, err := e.sl.Campaigns(ctx, id)
+		if err != nil && e.gone(ctx, id, err, true) {
+			return e.accountGone(ctx, opCampaign, err)
+		}
 		if err := e.attempt(ctx, opCampaign, err); err != nil {
 			return err
 		}
@@ -170,12 +188,27 @@ func (e *enforcer) reapply(ctx context.Context) error {
 				}
 				err = nil
 				if !st.Suspended {
-					serr := e.sl.Suspend(ctx, id)
-					st.Suspended = serr == nil
-					err = serr
+					if err := e.suspend(ctx, id); err != nil {
+						return err
+					}
 				}
+			case err == nil:
+			case e.gone(ctx, id, err, false):
+				return e.accountGone(ctx, fmt.Sprintf("%s %d", opRemove, cid), err)
 			case errors.Is(err, smartlead.ErrNotFound):
 				err = nil // gone meanwhile: nothing to remove
+			case refusedForGood(err):
+				// Refused for good (an archived campaign): the account is suspended instead, as a pause does.
+				if e.report != nil {
+					e.report(EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
+						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
+				}
+				err = nil
+				if !st.Suspended {
+					if err := e.suspend(ctx, id); err != nil {
+						return err
+					}
+				}
 			}
 			if err := e.attempt(ctx, fmt.Sprintf("%s %d", opRemove, cid), err); err != nil {
 				return err

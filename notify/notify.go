@@ -208,7 +208,8 @@ func (d *Dispatcher) run(ctx context.Context, t *target) {
 		d.mu.Lock()
 		if err != nil {
 			t.status.Failed++
-			t.status.LastError, t.status.LastFailureTime = err.Error(), &now
+			// Bounded as the API bounds it: an error naming a long Secret must not make the policy's status unwritable.
+			t.status.LastError, t.status.LastFailureTime = truncate(err.Error(), maxLastError-1), &now
 		} else {
 			t.status.Delivered++
 			t.status.LastDeliveryTime = &now
@@ -352,6 +353,9 @@ func line(n Notice) string {
 	}
 	return fmt.Sprintf("%s: %s: %s", n.Event, who, n.Evidence)
 }
+
+// maxLastError is the API's bound on a notification target's status.lastError, in characters.
+const maxLastError = 256
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -77,8 +77,13 @@ func TestOperationsAgainstStandin(t *testing.T) {
 	if a, _ := sl.Account(target); a.Suspended {
 		t.Fatal("account still suspended")
 	}
-	if err := c.Suspend(ctx, 999999); !errors.Is(err, smartlead.ErrNotFound) {
-		t.Fatalf("Suspend(unknown) = %v, want ErrNotFound", err)
+	// Smartlead answers a suspend of an account it does not have with 400, a read of it with 404.
+	var apiErr *smartlead.APIError
+	if err := c.Suspend(ctx, 999999); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Retryable() {
+		t.Fatalf("Suspend(unknown) = %v, want a 400 that is not retried", err)
+	}
+	if _, err := c.DailyLimit(ctx, 999999); !errors.Is(err, smartlead.ErrNotFound) {
+		t.Fatalf("DailyLimit(unknown) = %v, want ErrNotFound", err)
 	}
 
 	campaigns, err := c.Campaigns(ctx, target)

@@ -81,6 +81,16 @@ type SmartleadState struct {
 	// Suspended is true while the account is suspended by bounceguard.
 	// +optional
 	Suspended bool `json:"suspended,omitempty"`
+	// SuspendRequested is true from just before bounceguard first asks Smartlead to suspend the account
+	// (recorded before the call) until a resume has unsuspended it: a suspend that took effect but whose
+	// answer was lost is undone all the same.
+	// +optional
+	SuspendRequested bool `json:"suspendRequested,omitempty"`
+	// AccountGone is true when Smartlead no longer has the account (it answered 404 for the account
+	// itself: deleted in Smartlead): the pause record ended, as nothing was left to undo, and no call is
+	// made for the mailbox until a new pause begins or the spec or an account sync names another account.
+	// +optional
+	AccountGone bool `json:"accountGone,omitempty"`
 	// RemovedCampaignIDs are the campaigns bounceguard removes (or removed) the account from; exactly these
 	// are restored on resume. Recorded before the first removal.
 	// +kubebuilder:validation:MaxItems=1000
@@ -100,8 +110,10 @@ type SmartleadState struct {
 	// DailyLimitZeroed is true while bounceguard holds the account's daily limit at 0.
 	// +optional
 	DailyLimitZeroed bool `json:"dailyLimitZeroed,omitempty"`
-	// SkippedCampaignIDs are campaigns that no longer existed in Smartlead (404) when bounceguard removed the
-	// account from them or restored it; they were skipped and the rest of the pause or resume went on.
+	// SkippedCampaignIDs are campaigns that no longer existed in Smartlead (404), or that refused for good
+	// (another 4xx but 429, e.g. an archived campaign), when bounceguard removed the account from them or
+	// restored it to them; they were skipped, and the rest of the pause or resume went on. A person looks
+	// at these: the account may belong in them again.
 	// +kubebuilder:validation:MaxItems=20
 	// +listType=atomic
 	// +optional

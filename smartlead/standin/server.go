@@ -1,6 +1,7 @@
-// Package standin is a stand-in for the Smartlead API: the endpoints bounceguard calls (SPEC §5) over a
-// small in-memory model of email accounts and campaigns. It records every call, checks the api_key, and
-// can be told to answer 429 (with Retry-After), 5xx, or slowly. Tests use it through httptest, and
+// Package standin is a stand-in for the Smartlead API: the endpoints bounceguard calls over a small
+// in-memory model of email accounts and campaigns, answering as Smartlead does, refusals included. It
+// records every call, checks the api_key, and can be told to answer 429 (with Retry-After), 5xx, or
+// slowly, or to carry a request out and lose its answer. Tests use it through httptest, and
 // `make dev` and hack/smartlead-standin serve it on a port.
 package standin
 
@@ -81,12 +82,15 @@ func (c Call) String() string {
 // Fault makes the next Count requests (all of them when Count < 0) fail with Code; RetryAfter, when set,
 // is sent as the Retry-After header. Method and PathPrefix, when set, limit the fault to the requests
 // they match (e.g. DELETE /campaigns/), so that one step of an operation can fail while the others work.
+// With Applied, the request is carried out first and only its answer is lost: what a gateway that
+// times out (504) after Smartlead acted, or a connection cut after the write, looks like to a client.
 type Fault struct {
 	Count      int
 	Code       int
 	RetryAfter string
 	Method     string
 	PathPrefix string
+	Applied    bool
 }
 
 func (f Fault) matches(method, path string) bool {
@@ -208,6 +212,22 @@ func (s *Server) SetAccountDailyLimit(id int64, limit int32) {
 	if a := s.accounts[id]; a != nil {
 		a.MessagePerDay = limit
 	}
+}
+
+// CampaignArchived is the status of an archived campaign: Smartlead refuses (400) to add accounts to it
+// or remove them from it.
+const CampaignArchived = "ARCHIVED"
+
+// SetCampaignStatus changes a campaign's status (e.g. to CampaignArchived), as a person may in Smartlead's
+// UI; false when there is no such campaign.
+func (s *Server) SetCampaignStatus(id int64, status string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.campaigns[id]
+	if c != nil {
+		c.Status = status
+	}
+	return c != nil
 }
 
 // DeleteCampaign deletes a campaign, as a person may while an account of it is paused.
@@ -379,8 +399,16 @@ func (s *Server) route(method, path string, q map[string][]string, key string, b
 		if f.RetryAfter != "" {
 			h["Retry-After"] = f.RetryAfter
 		}
+		if f.Applied {
+			s.serve(method, path, q, key, body) // done; the answer is lost
+		}
 		return f.Code, errorBody{http.StatusText(f.Code)}, h
 	}
+	return s.serve(method, path, q, key, body)
+}
+
+// serve carries out one request; s.mu is held.
+func (s *Server) serve(method, path string, q map[string][]string, key string, body []byte) (int, any, map[string]string) {
 	if key == "" || key != s.apiKey {
 		return http.StatusUnauthorized, errorBody{"Invalid API key"}, nil
 	}
@@ -415,10 +443,12 @@ func (s *Server) account(idText string) (*Account, int, any) {
 	return a, 0, nil
 }
 
+// setSuspended serves suspend and unsuspend. Smartlead answers both with 400 (not 404) for an account id
+// it has no account for: "Invalid account ID or account not found".
 func (s *Server) setSuspended(idText string, suspended bool) (int, any, map[string]string) {
-	a, code, e := s.account(idText)
+	a, _, _ := s.account(idText)
 	if a == nil {
-		return code, e, nil
+		return http.StatusBadRequest, errorBody{"Invalid account ID or account not found"}, nil
 	}
 	a.Suspended = suspended
 	return http.StatusOK, okBody{true}, nil
@@ -531,7 +561,17 @@ func (s *Server) campaignAccounts(method, idText string, body []byte) (int, any,
 			return http.StatusNotFound, errorBody{"Email account not found"}, nil
 		}
 	}
+	if c.Status == CampaignArchived {
+		return http.StatusBadRequest, errorBody{"Campaign is archived and cannot be modified"}, nil
+	}
 	if method == http.MethodPost {
+		for _, aid := range in.EmailAccountIDs {
+			// Smartlead adds only accounts that are connected and not suspended.
+			if a := s.accounts[aid]; a.Suspended || !a.SMTPOK || !a.IMAPOK {
+				return http.StatusUnprocessableEntity, errorBody{fmt.Sprintf(
+					"Email account %d must be connected and not suspended to be added to a campaign", aid)}, nil
+			}
+		}
 		for _, aid := range in.EmailAccountIDs {
 			if !slices.Contains(c.AccountIDs, aid) {
 				c.AccountIDs = append(c.AccountIDs, aid)

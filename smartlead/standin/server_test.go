@@ -149,3 +149,58 @@ func TestDeleteAccount(t *testing.T) {
 		}
 	}
 }
+
+// The refusals Smartlead documents, as the stand-in answers them: a suspend or unsuspend of an account it
+// does not have is a 400 (a read of it a 404), an archived campaign takes no account in or out (400), and
+// only a connected account that is not suspended is added to a campaign (422).
+func TestRefusals(t *testing.T) {
+	s := New("key", "/api/v1")
+	id := s.AddAccount("ivo.brandt@acme-mail.io")
+	other := s.AddAccount("jun.sato@acme-mail.io")
+	cid := s.AddCampaign("ACTIVE", other)
+	body := `{"email_account_ids":[` + strconv.FormatInt(id, 10) + `]}`
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodPut, "/api/v1/email-accounts/suspend/999999?api_key=key", "", 400},
+		{http.MethodDelete, "/api/v1/email-accounts/unsuspend/999999?api_key=key", "", 400},
+		{http.MethodGet, "/api/v1/email-accounts/999999/?api_key=key", "", 404},
+		{http.MethodPut, "/api/v1/email-accounts/suspend/" + strconv.FormatInt(id, 10) + "?api_key=key", "", 200},
+		{http.MethodPost, "/api/v1/campaigns/" + strconv.FormatInt(cid, 10) + "/email-accounts?api_key=key", body, 422},
+		{http.MethodDelete, "/api/v1/email-accounts/unsuspend/" + strconv.FormatInt(id, 10) + "?api_key=key", "", 200},
+		{http.MethodPost, "/api/v1/campaigns/" + strconv.FormatInt(cid, 10) + "/email-accounts?api_key=key", body, 200},
+	} {
+		if code, answer := do(t, s, c.method, c.path, c.body); code != c.want {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, code, answer, c.want)
+		}
+	}
+	s.SetCampaignStatus(cid, CampaignArchived)
+	for _, method := range []string{http.MethodPost, http.MethodDelete} {
+		if code, answer := do(t, s, method, "/api/v1/campaigns/"+strconv.FormatInt(cid, 10)+"/email-accounts?api_key=key", body); code != 400 ||
+			!strings.Contains(answer, "archived") {
+			t.Errorf("%s on an archived campaign: %d %s", method, code, answer)
+		}
+	}
+}
+
+// An Applied fault carries the request out and loses its answer: the account is suspended, the client
+// sees a 504.
+func TestAppliedFault(t *testing.T) {
+	s := New("key", "/api/v1")
+	id := s.AddAccount("kai.berg@acme-mail.io")
+	s.Inject(Fault{Count: 1, Code: http.StatusGatewayTimeout, Applied: true, Method: http.MethodPut})
+	if code, _ := do(t, s, http.MethodPut, "/api/v1/email-accounts/suspend/"+strconv.FormatInt(id, 10)+"?api_key=key", ""); code != 504 {
+		t.Fatalf("answer: %d", code)
+	}
+	if a, _ := s.Account(id); !a.Suspended {
+		t.Fatal("the request was not carried out")
+	}
+	s.Inject(Fault{Count: 1, Code: http.StatusGatewayTimeout, Method: http.MethodDelete})
+	if code, _ := do(t, s, http.MethodDelete, "/api/v1/email-accounts/unsuspend/"+strconv.FormatInt(id, 10)+"?api_key=key", ""); code != 504 {
+		t.Fatalf("answer: %d", code)
+	}
+	if a, _ := s.Account(id); !a.Suspended {
+		t.Fatal("a fault without Applied carried the request out")
+	}
+}
