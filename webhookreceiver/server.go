@@ -72,6 +72,10 @@ type Server struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
+	// MaxBuffer (stub).
+	MaxBuffer int64
+
+	buffers        bufferBudget
 	warnedUnsigned sync.Map
 	serving        atomic.Bool
 	inFlight       chan struct{}
