@@ -183,9 +183,11 @@ func TestHostileUnreadableSignedSecretNeverFallsBackToUnsignedPolicy(t *testing.
 		apierrors.NewNotFound(corev1.Resource("secrets"), "wh")} {
 		secretErr = cause
 		for name, try := range map[string]func() int{
-			"signature":   func() int { return post(h, body, hdr).Code },
-			"path secret": func() int { return postTo(h, WebhookPath+"/"+testSecret, body, map[string]string{"X-Organization-Id": org}).Code },
-			"secret_key":  func() int { return post(h, withKey, map[string]string{"X-Organization-Id": org}).Code },
+			"signature": func() int { return post(h, body, hdr).Code },
+			"path secret": func() int {
+				return postTo(h, WebhookPath+"/"+testSecret, body, map[string]string{"X-Organization-Id": org}).Code
+			},
+			"secret_key": func() int { return post(h, withKey, map[string]string{"X-Organization-Id": org}).Code },
 		} {
 			if code := try(); code != http.StatusServiceUnavailable {
 				t.Fatalf("%s while the Secret is unreadable (%v): %d", name, cause, code)
