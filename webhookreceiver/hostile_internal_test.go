@@ -2,11 +2,13 @@ package webhookreceiver
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -211,5 +213,54 @@ func TestHostileUnreadableSignedSecretNeverFallsBackToUnsignedPolicy(t *testing.
 	}
 	if mb := mailboxOf(t, c, "victim", "vera-victim-com"); mb.Status.Bounced != 1 {
 		t.Fatalf("vera counted %d", mb.Status.Bounced)
+	}
+}
+
+// Smartlead puts the webhook's secret key in the payload: a secret_key equal to one of the policy's
+// secrets (several during a rotation) authenticates like the path secret; a wrong one is refused. The
+// key reaches no log line (with --log-events and verbose logging on), no answer and no stored object.
+func TestSecretKeyInThePayloadAuthenticates(t *testing.T) {
+	var logs strings.Builder
+	s, c := newTestServer(t, nil, funcr.New(func(p, a string) { logs.WriteString(p + a + "\n") }, funcr.Options{Verbosity: 9}))
+	s.LogEvents = true
+	h := s.Handler()
+	withKey := func(body, key string) string {
+		return strings.Replace(body, `"campaign_id"`, `"secret_key":"`+key+`","campaign_id"`, 1)
+	}
+	var answers strings.Builder
+	for _, c := range []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"the current secret", withKey(bounceFrom("alice@acme.com", "<k1@acme.com>"), testSecret), 200, "recorded"},
+		{"the previous secret, during a rotation", withKey(bounceFrom("alice@acme.com", "<k2@acme.com>"), "previous"), 200, "recorded"},
+		{"a wrong secret key", withKey(bounceFrom("alice@acme.com", "<k3@acme.com>"), "whsec-guessed-0042"), 401, "invalid secret_key"},
+		{"an empty secret key is no credential", withKey(bounceFrom("alice@acme.com", "<k4@acme.com>"), ""), 401, "missing"},
+		{"a discovered sender", withKey(bounceFrom("new.sender@acme.com", "<k5@acme.com>"), testSecret), 200, "recorded"},
+	} {
+		rec := post(h, c.body, map[string]string{"X-Organization-Id": testOrg})
+		answers.WriteString(rec.Body.String())
+		if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.want) {
+			t.Fatalf("%s: %d %s", c.name, rec.Code, rec.Body.String())
+		}
+	}
+	var list bgv1.MailboxList
+	if err := c.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := json.Marshal(list)
+	if mb := mailboxOf(t, c, "acme", "alice-acme-com"); mb.Status.Bounced != 2 {
+		t.Fatalf("alice counted %d, want 2", mb.Status.Bounced)
+	}
+	for _, key := range []string{testSecret, "whsec-guessed-0042"} {
+		for where, text := range map[string]string{"logs": logs.String(), "answers": answers.String(), "Mailboxes": string(stored)} {
+			if strings.Contains(text, key) {
+				t.Errorf("the secret key %q reached the %s", key, where)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), EventLogMessage) {
+		t.Fatal("no --log-events line was written: the leak check saw nothing")
 	}
 }
