@@ -69,7 +69,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.ReceiverMaxBody, "receiver-max-body", 1<<20, "Largest webhook body accepted, in bytes; larger ones get 413.")
 	fs.Int64Var(&o.ReceiverMaxBuffer, "receiver-max-buffer", 64<<20,
 		"Bytes of webhook bodies the receiver buffers at once across all requests; a body beyond it is answered 503 "+
-			"with Retry-After (0: no bound). Must exceed --receiver-max-body.")
+			"with Retry-After (0: no bound). At least twice --receiver-max-body.")
 	fs.IntVar(&o.ReceiverMaxInFlight, "receiver-max-in-flight", 512,
 		"Requests the receiver serves at once (webhooks and gate); above it the answer is 503 with Retry-After (0: no bound).")
 	fs.DurationVar(&o.ReceiverMaxEventAge, "receiver-max-event-age", webhookreceiver.DedupHorizon,
@@ -127,9 +127,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--receiver-max-event-age %s: must be between 0 and the de-duplication horizon %s, "+
 			"or an older retry could be counted twice", o.ReceiverMaxEventAge, webhookreceiver.DedupHorizon)
 	}
-	if o.ReceiverMaxBuffer < 0 || (o.ReceiverMaxBuffer > 0 && o.ReceiverMaxBuffer <= o.ReceiverMaxBody) {
-		return fmt.Errorf("--receiver-max-buffer %d: must be 0 (no bound) or more than --receiver-max-body %d, "+
-			"or the largest bodies could never be read", o.ReceiverMaxBuffer, o.ReceiverMaxBody)
+	if o.ReceiverMaxBuffer < 0 || (o.ReceiverMaxBuffer > 0 && o.ReceiverMaxBuffer < 2*o.ReceiverMaxBody) {
+		return fmt.Errorf("--receiver-max-buffer %d: must be 0 (no bound) or at least twice --receiver-max-body %d "+
+			"(a body of unknown length holds its old and new buffer while it grows), or the largest bodies could never be read",
+			o.ReceiverMaxBuffer, o.ReceiverMaxBody)
 	}
 	if o.ConditionWriteQPS < 0 {
 		return fmt.Errorf("--condition-write-qps %g: must be 0 (unpaced) or more", o.ConditionWriteQPS)

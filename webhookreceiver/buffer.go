@@ -40,7 +40,7 @@ func (b *bufferBudget) give(n int64) {
 
 // readBody reads the request's body (at most MaxBody bytes) into memory reserved from the receiver's
 // buffer budget before it is allocated: the declared length at once, or a body of unknown length in
-// doubling chunks. It answers 413 for a body over MaxBody (a declared one before reading anything) and 503
+// doubling chunks (while one grows it holds its old and its new buffer: up to 1.5 times MaxBody). It answers 413 for a body over MaxBody (a declared one before reading anything) and 503
 // with Retry-After when the budget cannot take it. release returns the reservation; it may be called more
 // than once.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), herr *httpError) {
@@ -55,7 +55,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	// A declared length is read with one byte to spare, to see its end; net/http never returns more.
 	size := r.ContentLength + 1
 	if r.ContentLength < 0 {
-		size = min(firstChunk, s.MaxBody+1)
+		size = min(firstChunk, s.MaxBody)
 	}
 	full := unavailable("the receiver is buffering as many request bodies as it may (--receiver-max-buffer), retry later")
 	if !s.buffers.take(size, s.MaxBuffer) {
@@ -65,9 +65,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	reserved = size
 	buf := make([]byte, 0, size)
 	in := http.MaxBytesReader(w, r.Body, s.MaxBody)
+	var probe [1]byte
 	for {
-		if len(buf) == cap(buf) {
-			next := min(2*int64(cap(buf)), s.MaxBody+1)
+		into, probing := buf[len(buf):cap(buf)], false
+		switch {
+		case len(into) == 0 && int64(len(buf)) >= s.MaxBody:
+			into, probing = probe[:], true // full at the bound: one more byte says whether the body ends here
+		case len(into) == 0:
+			next := min(2*int64(cap(buf)), s.MaxBody)
 			if !s.buffers.take(next, s.MaxBuffer) {
 				requestsShed.Inc()
 				release()
@@ -77,9 +82,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 			copy(grown, buf)
 			s.buffers.give(int64(cap(buf)))
 			buf, reserved = grown, next
+			into = buf[len(buf):cap(buf)]
 		}
-		n, err := in.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
+		n, err := in.Read(into)
+		if probing && n > 0 {
+			err = &http.MaxBytesError{Limit: s.MaxBody}
+		} else {
+			buf = buf[:len(buf)+n]
+		}
 		switch {
 		case err == io.EOF:
 			return buf, release, nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -162,5 +163,67 @@ func TestHostileOrganizationCheckedBeforeTheBody(t *testing.T) {
 	}
 	if n := s.buffers.peak.Load(); n != 0 {
 		t.Errorf("%d bytes were buffered for requests of no known organization", n)
+	}
+}
+
+// A proxy may forward a webhook chunked (no Content-Length), or a sender may declare more than it may
+// send: a chunked body is read in growing reservations and recorded; a chunked one over --receiver-max-body
+// is 413, and so is a declared length over it, answered before the body is read; a chunked body that
+// would outgrow the buffer bound is 503. Every reservation is returned.
+func TestHostileChunkedAndOverDeclaredBodies(t *testing.T) {
+	s, c := newTestServer(t, nil, logr.Discard())
+	s.MaxBody = 256 << 10
+	s.MaxBuffer = 512 << 10 // twice the largest body: a chunked body holds its old and new buffer while it grows
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	send := func(body string, contentLength int64, headers map[string]string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+WebhookPath, io.NopCloser(strings.NewReader(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = contentLength // -1: chunked
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// A real event padded past the first reservation, so that the chunked read grows several times.
+	padded := strings.Replace(flatBounce, `"event_type"`, `"metadata":{"note":"`+strings.Repeat("p", 100<<10)+`"},"event_type"`, 1)
+	if code, answer := send(padded, -1, signed(padded)); code != http.StatusOK || !strings.Contains(answer, "recorded") {
+		t.Fatalf("a chunked event: %d %s", code, answer)
+	}
+	if mb := mailboxOf(t, c, "acme", "alice-acme-com"); mb.Status.Bounced != 1 {
+		t.Fatalf("bounced %d", mb.Status.Bounced)
+	}
+	exact := strings.Replace(flatBounce, "<m2@", "<m2x@", 1)
+	exact += strings.Repeat(" ", int(s.MaxBody)-len(exact)) // exactly --receiver-max-body bytes
+	for _, length := range []int64{-1, int64(len(exact))} {
+		if code, answer := send(exact, length, signed(exact)); code != http.StatusOK {
+			t.Fatalf("a body of exactly the bound (length %d): %d %s", length, code, answer)
+		}
+	}
+	big := strings.Repeat(" ", 300<<10) + flatBounce
+	if code, answer := send(big, -1, signed(big)); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a chunked body over the bound: %d %s", code, answer)
+	}
+	if code, answer := send(big, int64(len(big)), signed(big)); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a declared body over the bound: %d %s", code, answer)
+	}
+	// Another request holds most of the budget: a chunked body that outgrows what is left gets 503.
+	if !s.buffers.take(460<<10, s.MaxBuffer) {
+		t.Fatal("could not hold the budget")
+	}
+	if code, answer := send(padded, -1, signed(padded)); code != http.StatusServiceUnavailable || !strings.Contains(answer, "--receiver-max-buffer") {
+		t.Fatalf("a chunked body beyond the buffer bound: %d %s", code, answer)
+	}
+	s.buffers.give(460 << 10)
+	if n := s.buffers.used.Load(); n != 0 {
+		t.Fatalf("%d bytes still reserved", n)
 	}
 }
