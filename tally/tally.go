@@ -23,8 +23,9 @@ const (
 	// MaxBounceMarks is the most bounce marks kept (the schema's bounces maximum): a window never needs
 	// more to reach a threshold.
 	MaxBounceMarks = 20
-	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: the SPEC's
-	// 2 hours at 100 events an hour.
+	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: 200 events
+	// known by one id (2 hours at 100 events an hour), 100 known by two (an event's fingerprint and its
+	// request id). More would not keep a Mailbox under 4 KiB.
 	MaxEventIDs = 200
 	// digestChars is the length of each id's digest in the ledger: 32 bits of its SHA-256 in five
 	// characters of a base-85 alphabet. With MaxEventIDs of them a new event is mistaken for a duplicate

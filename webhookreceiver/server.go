@@ -38,7 +38,8 @@ const (
 )
 
 // DedupHorizon is how long a delivered event is recognised as a duplicate, at the rate the ledger is
-// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
+// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour when events
+// carry no X-Request-Id; half that when each carries one, as its digest is recorded too). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
 // memory can be counted.
 const DedupHorizon = 2 * time.Hour
 
