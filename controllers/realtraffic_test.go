@@ -154,7 +154,7 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 			HaveField("Bounced", int64(5))))
 	})
 
-	It("tallies each mailbox by its own policy, whichever policy matched the webhook", func() {
+	It("tallies each mailbox by its own policy, from that policy's webhooks only", func() {
 		f := newFixture(bgv1.ModeObserve)
 		strict := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "strict", Namespace: f.ns},
 			Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeObserve,
@@ -169,9 +169,11 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 		Expect(k8s.Create(ctx, b)).To(Succeed())
 		Eventually(condition(b, bgv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 
-		for _, sender := range []string{"anna@acme.com", "ben@acme.com"} {
-			f.sends(sender, 20)
-			f.bounces(sender, softBounceText, softBounceText)
+		strictHook := *f
+		strictHook.org = f.org + "-strict"
+		for sender, via := range map[string]*fixture{"anna@acme.com": f, "ben@acme.com": &strictHook} {
+			via.sends(sender, 20)
+			via.bounces(sender, softBounceText, softBounceText)
 		}
 		Eventually(health(b)).Should(Equal(bgv1.HealthPaused))
 		Expect(b.Status.Window).To(Equal("2/20"), "strict counts soft bounces, window 20")
@@ -179,10 +181,8 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 		Consistently(health(a)).WithTimeout(300 * time.Millisecond).Should(Equal(bgv1.HealthHealthy))
 		Expect(a.Status).To(And(HaveField("Window", "0/100"), HaveField("SoftBounced", int64(2)), HaveField("Bounced", int64(0))))
 
-		By("a sender discovered through the strict policy's organization gets the namespace's default policy")
-		other := *f
-		other.org = f.org + "-strict"
-		other.sends("newbie@acme.com", 1)
+		By("a sender discovered through the strict policy's organization gets the policy that accepted it")
+		strictHook.sends("newbie@acme.com", 1)
 		var list bgv1.MailboxList
 		Expect(k8s.List(ctx, &list, client.InNamespace(f.ns))).To(Succeed())
 		var found *bgv1.Mailbox
@@ -192,7 +192,7 @@ var _ = Describe("Real Smartlead traffic, end to end", func() {
 			}
 		}
 		Expect(found).NotTo(BeNil())
-		Expect(found.Spec.PolicyRef.Name).To(Equal("default"))
+		Expect(found.Spec.PolicyRef.Name).To(Equal("strict"))
 		d := &bgv1.Domain{ObjectMeta: metav1.ObjectMeta{Name: "acme.com", Namespace: f.ns}}
 		Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(d), d) }).Should(Succeed())
 		Expect(d.Spec.PolicyRef.Name).To(Equal("default"), "operator-created Domains take the namespace's default")

@@ -30,6 +30,9 @@ type Options struct {
 	ReceiverBindAddress string
 	// ReceiverMaxBody is the largest webhook body accepted, in bytes.
 	ReceiverMaxBody int64
+	// ReceiverMaxBuffer bounds the bytes of webhook bodies buffered at once across all requests (503 with
+	// Retry-After beyond it); 0: no bound.
+	ReceiverMaxBuffer int64
 	// ReceiverMaxInFlight bounds the receiver's concurrent requests (503 with Retry-After above it).
 	ReceiverMaxInFlight int
 	// ReceiverMaxEventAge refuses events whose own timestamp is older (200 "stale"); at most the
@@ -64,6 +67,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ReceiverBindAddress, "receiver-bind-address", ":8082",
 		"Address the Smartlead webhook receiver and the execution gate listen on (0 disables them).")
 	fs.Int64Var(&o.ReceiverMaxBody, "receiver-max-body", 1<<20, "Largest webhook body accepted, in bytes; larger ones get 413.")
+	fs.Int64Var(&o.ReceiverMaxBuffer, "receiver-max-buffer", 64<<20,
+		"Bytes of webhook bodies the receiver buffers at once across all requests; a body beyond it is answered 503 "+
+			"with Retry-After (0: no bound). At least twice --receiver-max-body.")
 	fs.IntVar(&o.ReceiverMaxInFlight, "receiver-max-in-flight", 512,
 		"Requests the receiver serves at once (webhooks and gate); above it the answer is 503 with Retry-After (0: no bound).")
 	fs.DurationVar(&o.ReceiverMaxEventAge, "receiver-max-event-age", webhookreceiver.DedupHorizon,
@@ -120,6 +126,11 @@ func (o *Options) Validate() error {
 	if o.ReceiverMaxEventAge < 0 || o.ReceiverMaxEventAge > webhookreceiver.DedupHorizon {
 		return fmt.Errorf("--receiver-max-event-age %s: must be between 0 and the de-duplication horizon %s, "+
 			"or an older retry could be counted twice", o.ReceiverMaxEventAge, webhookreceiver.DedupHorizon)
+	}
+	if o.ReceiverMaxBuffer < 0 || (o.ReceiverMaxBuffer > 0 && o.ReceiverMaxBuffer < 2*o.ReceiverMaxBody) {
+		return fmt.Errorf("--receiver-max-buffer %d: must be 0 (no bound) or at least twice --receiver-max-body %d "+
+			"(a body of unknown length holds its old and new buffer while it grows), or the largest bodies could never be read",
+			o.ReceiverMaxBuffer, o.ReceiverMaxBody)
 	}
 	if o.ConditionWriteQPS < 0 {
 		return fmt.Errorf("--condition-write-qps %g: must be 0 (unpaced) or more", o.ConditionWriteQPS)
@@ -191,6 +202,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	receiver := &webhookreceiver.Server{
 		Addr:             opts.ReceiverBindAddress,
 		MaxBody:          opts.ReceiverMaxBody,
+		MaxBuffer:        opts.ReceiverMaxBuffer,
 		MaxEventAge:      opts.ReceiverMaxEventAge,
 		MaxInFlight:      opts.ReceiverMaxInFlight,
 		Client:           mgr.GetClient(),

@@ -23,8 +23,9 @@ const (
 	// MaxBounceMarks is the most bounce marks kept (the schema's bounces maximum): a window never needs
 	// more to reach a threshold.
 	MaxBounceMarks = 20
-	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: the SPEC's
-	// 2 hours at 100 events an hour.
+	// MaxEventIDs is how many recent event ids are remembered per mailbox for de-duplication: 200 events
+	// known by one id (2 hours at 100 events an hour), 100 known by two (an event's fingerprint and its
+	// request id). More would not keep a Mailbox under 4 KiB.
 	MaxEventIDs = 200
 	// digestChars is the length of each id's digest in the ledger: 32 bits of its SHA-256 in five
 	// characters of a base-85 alphabet. With MaxEventIDs of them a new event is mistaken for a duplicate
@@ -47,6 +48,9 @@ const (
 type Event struct {
 	// ID identifies the event for de-duplication (a digest, never a lead address).
 	ID string
+	// AltID is a second id the event is known by ("" when none): the event is a duplicate when either
+	// id was recorded before, and both are recorded.
+	AltID string
 	// Kind is Send or Bounce.
 	Kind Kind
 	// Soft marks a temporary bounce.
@@ -55,18 +59,25 @@ type Event struct {
 	At time.Time
 }
 
-// Apply records ev in st and reports whether it was new; a duplicate (its ID already recorded) leaves
-// st unchanged. Soft bounces are counted toward the window only when countSoft is true.
+// Apply records ev in st and reports whether it was new; a duplicate (its ID or its AltID already
+// recorded) leaves st unchanged. Soft bounces are counted toward the window only when countSoft is true.
 func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
-	if ev.ID != "" {
+	if ev.ID != "" || ev.AltID != "" {
 		seen := seenDigests(&st.Ledger)
-		d := digestOf(ev.ID)
-		for i := 0; i+digestChars <= len(seen); i += digestChars {
-			if seen[i:i+digestChars] == d {
+		var add string
+		for _, id := range []string{ev.ID, ev.AltID} {
+			if id == "" {
+				continue
+			}
+			d := digestOf(id)
+			if recorded(seen, d) {
 				return false
 			}
+			if add != d {
+				add += d
+			}
 		}
-		st.Ledger.Seen = keepLast(seen + d)
+		st.Ledger.Seen = keepLast(seen + add)
 	}
 	switch ev.Kind {
 	case Send:
@@ -88,6 +99,16 @@ func Apply(st *bgv1.MailboxStatus, ev Event, countSoft bool) bool {
 		st.LastEventAt = &t
 	}
 	return true
+}
+
+// recorded reports whether the digest d is one of seen's.
+func recorded(seen, d string) bool {
+	for i := 0; i+digestChars <= len(seen); i += digestChars {
+		if seen[i:i+digestChars] == d {
+			return true
+		}
+	}
+	return false
 }
 
 // digestOf is the ledger's digest of an event id.

@@ -244,3 +244,30 @@ func TestSendsSinceYesterday(t *testing.T) {
 		t.Fatalf("today %d, yesterday %d", st.Ledger.SendsToday, st.Ledger.SendsYesterday)
 	}
 }
+
+// An event known by two ids (its payload fingerprint and its request id) is a duplicate when either was
+// recorded, whichever came first: a proxy's fresh request id on a retry, or a reused request id on
+// another body, both count once; two distinct events with distinct ids both count.
+func TestDuplicateByEitherID(t *testing.T) {
+	var st bgv1.MailboxStatus
+	at := time.Date(2026, 11, 25, 10, 5, 0, 0, time.UTC)
+	steps := []struct {
+		id, alt string
+		new     bool
+	}{
+		{"fA1b2C3d4E5f6G7h8I9j0K1l", "r-ingress-5f0c1b7e", true},
+		{"fA1b2C3d4E5f6G7h8I9j0K1l", "r-ingress-9b8a7c6d", false}, // Smartlead's retry, a new proxy id
+		{"fA1b2C3d4E5f6G7h8I9j0K1l", "", false},                   // the same without a proxy
+		{"fZ9y8X7w6V5u4T3s2R1q0P9o", "r-ingress-5f0c1b7e", false}, // a seen request id on another body
+		{"fZ9y8X7w6V5u4T3s2R1q0P9o", "r-ingress-0a1b2c3d", true},
+		{"fM5n6B7v8C9x0Z1a2S3d4F5g", "", true},
+	}
+	for i, s := range steps {
+		if got := Apply(&st, Event{ID: s.id, AltID: s.alt, Kind: Bounce, At: at}, false); got != s.new {
+			t.Fatalf("step %d: new=%v, want %v", i, got, s.new)
+		}
+	}
+	if st.Bounced != 3 || RecentEvents(&st.Ledger) != 5 {
+		t.Fatalf("bounced %d, %d ids remembered; want 3 and 5", st.Bounced, RecentEvents(&st.Ledger))
+	}
+}

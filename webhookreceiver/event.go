@@ -29,7 +29,7 @@ type Event struct {
 	AccountID int64
 	// At is when the event happened by its own timestamp; zero when the payload has none that parses.
 	At time.Time
-	// Fingerprint is a digest of the event's identifying fields, used when there is no X-Request-Id.
+	// Fingerprint is a digest of the event's identifying fields, always one of its de-duplication ids.
 	Fingerprint string
 	// lead is the lead's address, lower-cased ("" when the payload names none). It is only ever logged as
 	// LeadDigest, and only with --log-events.
@@ -322,8 +322,8 @@ func parseTime(raw json.RawMessage) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// fingerprint digests the fields that identify one event, so that a retry without X-Request-Id is
-// recognised. The digest does not reveal the lead's address.
+// fingerprint digests the fields that identify one event (never secret_key), so that a retry or a replay
+// is recognised whatever its X-Request-Id. The digest does not reveal the lead's address.
 func (p *payload) fingerprint(name string) string {
 	messageID := p.MessageID
 	if messageID == "" && p.Email != nil {
@@ -356,14 +356,35 @@ func (p *payload) fingerprint(name string) string {
 	return "f" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:12])
 }
 
-// EventID returns the de-duplication id of an event: a digest of X-Request-Id when the request has
-// one, else the payload fingerprint. Both are short and reveal nothing of the payload.
-func EventID(requestID string, ev Event) string {
+// EventIDs returns the de-duplication ids of an event: its payload fingerprint, always, and a digest of
+// X-Request-Id when the request has one (else ""). The event is a duplicate when either was seen before:
+// proxies (ingress-nginx, Envoy, Istio) stamp a fresh request id on every delivery, and a signature does
+// not cover headers, so the request id alone cannot tell a retry or a replay. Both are short and reveal
+// nothing of the payload.
+func EventIDs(requestID string, ev Event) (fingerprint, request string) {
 	if requestID == "" {
-		return ev.Fingerprint
+		return ev.Fingerprint, ""
 	}
 	sum := sha256.Sum256([]byte(requestID))
-	return "r" + base64.RawURLEncoding.EncodeToString(sum[:12])
+	return ev.Fingerprint, "r" + base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// PayloadSecretKey returns the webhook secret key Smartlead puts in the payload itself (top-level
+// secret_key, a string; "" when absent, empty or of another type). It is a credential: the caller
+// compares it in constant time and never logs, stores or echoes it; ParseEvent never reads it, so no
+// Event, fingerprint or status carries it.
+func PayloadSecretKey(body []byte) string {
+	var p struct {
+		SecretKey json.RawMessage `json:"secret_key"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	var key string
+	if json.Unmarshal(p.SecretKey, &key) != nil {
+		return ""
+	}
+	return strings.TrimSpace(key)
 }
 
 // rawInt reads a JSON number or a string holding one.

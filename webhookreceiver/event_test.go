@@ -2,6 +2,7 @@ package webhookreceiver
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,8 +142,95 @@ func TestFingerprintIdentifiesAnEvent(t *testing.T) {
 	if a.Fingerprint == c.Fingerprint {
 		t.Fatal("different messages share a fingerprint")
 	}
-	if strings.Contains(a.Fingerprint, "lead") || EventID("req-1", a) == EventID("req-2", a) || EventID("", a) != a.Fingerprint {
-		t.Fatal("event ids do not follow the request id / fingerprint rule")
+	f1, r1 := EventIDs("req-1", a)
+	f2, r2 := EventIDs("req-2", a)
+	f0, r0 := EventIDs("", a)
+	if strings.Contains(a.Fingerprint, "lead") || f1 != a.Fingerprint || f2 != a.Fingerprint || f0 != a.Fingerprint ||
+		r1 == r2 || r1 == "" || r0 != "" {
+		t.Fatal("event ids do not follow the rule: the fingerprint always, the request id's digest when there is one")
+	}
+}
+
+// The fingerprint is always one of an event's de-duplication ids, so two legitimate events must never
+// share one, and the same event delivered again (a retry, a replay, the same event to a second webhook,
+// the secret key rotated in between) must.
+func TestFingerprintTellsEventsApart(t *testing.T) {
+	const ts = `"event_timestamp":"2026-11-25T10:05:00Z"`
+	base := `{"event_type":"EMAIL_BOUNCE","from_email":"alice@acme.com","to_email":"lead@example.org","campaign_id":31337,` +
+		`"sequence_number":2,"stats_id":"6a0b4e2c-1d3f-4e5a-9b8c-7d6e5f4a3b2c","message_id":"<CAF=1x9@mail.gmail.com>",` + ts +
+		`,"webhook_id":12,"secret_key":"whsec-a","bounce_message":"550 5.1.1 User unknown"}`
+	distinct := map[string]string{
+		"another message id":            strings.Replace(base, "<CAF=1x9@", "<CAF=1x10@", 1),
+		"another lead":                  strings.Replace(base, "lead@example.org", "lead2@example.org", 1),
+		"the next sequence step":        strings.Replace(base, `"sequence_number":2`, `"sequence_number":3`, 1),
+		"another campaign":              strings.Replace(base, "31337", "31338", 1),
+		"another stats id":              strings.Replace(base, "6a0b4e2c", "6a0b4e2d", 1),
+		"a second later":                strings.Replace(base, "10:05:00Z", "10:05:01Z", 1),
+		"another sender":                strings.Replace(base, "alice@acme.com", "bob@acme.com", 1),
+		"the send of the same mail":     strings.Replace(base, "EMAIL_BOUNCE", "EMAIL_SENT", 1),
+		"nested shape, another message": strings.Replace(nestedBounce, "abc124@", "abc125@", 1),
+		"API shape, another time":       strings.Replace(apiBounce, "10:40:00Z", "10:41:00Z", 1),
+	}
+	same := map[string]string{
+		"the same event to a second webhook": strings.Replace(base, `"webhook_id":12`, `"webhook_id":13`, 1),
+		"the secret key rotated":             strings.Replace(base, "whsec-a", "whsec-b", 1),
+		"fields in another order":            strings.Replace(strings.Replace(base, `,"webhook_id":12`, "", 1), "{", `{"webhook_id":12,`, 1),
+		"the bounce text reworded":           strings.Replace(base, "User unknown", "No such user here", 1),
+	}
+	fp := func(body string) string {
+		ev, err := ParseEvent([]byte(body))
+		if err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		return ev.Fingerprint
+	}
+	for name, body := range distinct {
+		other := base
+		switch {
+		case strings.HasPrefix(name, "nested"):
+			other = nestedBounce
+		case strings.HasPrefix(name, "API"):
+			other = apiBounce
+		}
+		if fp(body) == fp(other) {
+			t.Errorf("%s: two distinct events share a fingerprint", name)
+		}
+	}
+	for name, body := range same {
+		if fp(body) != fp(base) {
+			t.Errorf("%s: the same event got another fingerprint", name)
+		}
+	}
+}
+
+// Smartlead puts the webhook's secret key in the payload (top-level secret_key). Only a non-empty string
+// there is a credential, in every payload shape; anything else is none.
+func TestPayloadSecretKey(t *testing.T) {
+	withKey := func(shape, key string) string { return strings.Replace(shape, "{", `{"secret_key":`+key+`,`, 1) }
+	cases := []struct {
+		name, body, want string
+	}{
+		{"flat shape", withKey(flatBounce, `"whsec-7f3a9c"`), "whsec-7f3a9c"},
+		{"flat shape, empty (no secret configured in Smartlead)", flatSent, ""},
+		{"API-created shape", withKey(apiBounce, `"whsec-7f3a9c"`), "whsec-7f3a9c"},
+		{"nested shape", withKey(nestedBounce, `"whsec-7f3a9c"`), "whsec-7f3a9c"},
+		{"surrounding spaces", withKey(flatBounce, `" whsec-7f3a9c\n"`), "whsec-7f3a9c"},
+		{"a number", withKey(flatBounce, `12345`), ""},
+		{"null", withKey(flatBounce, `null`), ""},
+		{"an object", withKey(flatBounce, `{"value":"whsec-7f3a9c"}`), ""},
+		{"an array", withKey(flatBounce, `["whsec-7f3a9c"]`), ""},
+		{"only inside the lead", `{"event":"EMAIL_BOUNCE","email_account_id":4,"lead":{"secret_key":"whsec-7f3a9c"}}`, ""},
+		{"malformed JSON", `{"secret_key":"whsec-7f3a9c",`, ""},
+		{"not an object", `"whsec-7f3a9c"`, ""},
+		{"the last of two wins, as in every JSON field", `{"secret_key":"a","secret_key":"whsec-7f3a9c"}`, "whsec-7f3a9c"},
+	}
+	for _, c := range cases {
+		if got := PayloadSecretKey([]byte(c.body)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		if ev, err := ParseEvent([]byte(c.body)); err == nil && c.want != "" && strings.Contains(fmt.Sprintf("%+v", ev), c.want) {
+			t.Errorf("%s: the parsed event carries the secret key", c.name)
+		}
 	}
 }
 

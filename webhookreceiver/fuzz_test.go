@@ -1,7 +1,9 @@
 package webhookreceiver
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -10,10 +12,14 @@ import (
 func FuzzParseEvent(f *testing.F) {
 	for _, seed := range []string{flatSent, flatBounce, flatSoft, nestedSent, nestedBounce, flatReply,
 		`{}`, `[]`, `null`, `{"event":1}`, `{"event_type":"SENT","from_email":"a@b.co","email_account_id":"x"}`,
-		`{"event_type":"EMAIL_BOUNCE","from_email":"a@b.co","bounce_message":[{"a":[1,"4.2.2"]}]}`} {
+		`{"event_type":"EMAIL_BOUNCE","from_email":"a@b.co","bounce_message":[{"a":[1,"4.2.2"]}]}`,
+		`{"secret_key":"k","event":"SENT","email_account_id":5}`, `{"secret_key":7}`, `{"secret_key":["k"]}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if key := PayloadSecretKey(body); key != "" && (!json.Valid(body) || strings.TrimSpace(key) != key) {
+			t.Fatalf("secret key %q read from %q", key, body)
+		}
 		ev, err := ParseEvent(body)
 		if err != nil {
 			return

@@ -26,10 +26,15 @@ var (
 	})
 	requestsShed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bounceguard_receiver_requests_shed_total",
-		Help: "Requests answered 503 at once because --receiver-max-in-flight requests were being served.",
+		Help: "Requests answered 503 at once because --receiver-max-in-flight requests were being served, or their body " +
+			"would have taken the bodies buffered at once beyond --receiver-max-buffer.",
+	})
+	bufferedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bounceguard_receiver_buffered_bytes",
+		Help: "Bytes reserved for request bodies being read or judged now (bounded by --receiver-max-buffer).",
 	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(eventsTotal, requestDuration, statusWrites, batchSize, requestsShed)
+	metrics.Registry.MustRegister(eventsTotal, requestDuration, statusWrites, batchSize, requestsShed, bufferedBytes)
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -39,7 +38,8 @@ const (
 )
 
 // DedupHorizon is how long a delivered event is recognised as a duplicate, at the rate the ledger is
-// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
+// sized for (tally.MaxEventIDs ids per mailbox: 2 h at up to 100 events per mailbox per hour when events
+// carry no X-Request-Id; half that when each carries one, as its digest is recorded too). --receiver-max-event-age may not exceed it, so that no event older than the de-duplication
 // memory can be counted.
 const DedupHorizon = 2 * time.Hour
 
@@ -72,6 +72,11 @@ type Server struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
+	// MaxBuffer bounds the bytes of request bodies buffered at once across all requests
+	// (--receiver-max-buffer); a body that would go beyond it is answered 503 with Retry-After. 0: no bound.
+	MaxBuffer int64
+
+	buffers        bufferBudget
 	warnedUnsigned sync.Map
 	serving        atomic.Bool
 	inFlight       chan struct{}
@@ -226,20 +231,24 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 	if r.Method != http.MethodPost {
 		return "", "unknown", fail(http.StatusMethodNotAllowed, "method %s not allowed; use POST", r.Method)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return "", "unknown", fail(http.StatusRequestEntityTooLarge, "body larger than %d bytes", s.MaxBody)
-		}
-		return "", "unknown", fail(http.StatusBadRequest, "reading body: %v", err)
+	// The organization is looked at before a byte of the body is read: a request that names no known
+	// organization costs no buffer.
+	policies, herr := s.organizationPolicies(ctx, r)
+	if herr != nil {
+		return "", "unknown", herr
 	}
-
-	policies, herr := s.authenticate(ctx, r, body, pathSecret(r))
+	body, release, herr := s.readBody(w, r)
+	defer release()
+	if herr != nil {
+		return "", "unknown", herr
+	}
+	policies, herr = s.authenticate(ctx, policies, body, credentials{signature: r.Header.Get("X-Smartlead-Signature"),
+		path: pathSecret(r), secretKey: PayloadSecretKey(body)})
 	if herr != nil {
 		return "", "unknown", herr
 	}
 	ev, err := ParseEvent(body)
+	release() // the body is not needed any more: its reservation serves other requests while this one writes
 	if err != nil {
 		return "", "unknown", fail(http.StatusBadRequest, "%v", err)
 	}
@@ -260,7 +269,8 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return "", typ, unavailable("reading the mailbox's policy: %v", apierrors.ReasonForError(err))
 	}
-	tev := tally.Event{ID: EventID(r.Header.Get("X-Request-Id"), ev), Kind: ev.Kind, Soft: ev.Soft, At: s.now()}
+	id, alt := EventIDs(r.Header.Get("X-Request-Id"), ev)
+	tev := tally.Event{ID: id, AltID: alt, Kind: ev.Kind, Soft: ev.Soft, At: s.now()}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	recorded, err := s.Committer.Submit(ctx, mb, tev, rules)
@@ -336,13 +346,10 @@ func pathSecret(r *http.Request) string {
 	return rest
 }
 
-// authenticate finds the policies of the request's organization and checks the signature (or the path
-// secret) against the webhook secrets they reference. It returns, sorted, the policies that
-// authenticated the request as strongly as the strongest did: when one verified a secret, a policy
-// without one (which accepts anything) never takes the event, so an unsigned policy on someone else's
-// organization id cannot capture their signed events. A request without signature or path secret reads
-// no Secret.
-func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte, pathSecret string) ([]bgv1.ProtectionPolicy, *httpError) {
+// organizationPolicies returns, sorted by namespace/name, the policies of this manager's shard whose
+// organization id is the request's x-organization-id: 401 when it is missing or names none. It reads
+// nothing of the body.
+func (s *Server) organizationPolicies(ctx context.Context, r *http.Request) ([]bgv1.ProtectionPolicy, *httpError) {
 	org := strings.TrimSpace(r.Header.Get("X-Organization-Id"))
 	if org == "" {
 		return nil, fail(http.StatusUnauthorized, "missing x-organization-id header")
@@ -359,12 +366,41 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 		a, b := list.Items[i], list.Items[j]
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
-	signature := r.Header.Get("X-Smartlead-Signature")
-	presented := signature != "" || pathSecret != ""
-	pathDigest := sha256.Sum256([]byte(pathSecret))
+	return list.Items, nil
+}
+
+// credentials are what a request may present to prove it knows a policy's webhook secret: the
+// X-Smartlead-Signature header, the secret as the last path segment, and the payload's secret_key.
+type credentials struct {
+	signature, path, secretKey string
+}
+
+// presented reports whether the request carries any credential.
+func (c credentials) presented() bool { return c.signature != "" || c.path != "" || c.secretKey != "" }
+
+// verify reports whether one of the credentials proves one of the newline-separated secrets: a signature
+// of the body, or the secret itself (path or secret_key), compared in constant time.
+func (c credentials) verify(body []byte, secrets string) bool {
+	digests := digestsOf(secrets)
+	path := c.path != "" && oneOf(sha256.Sum256([]byte(c.path)), digests)
+	key := c.secretKey != "" && oneOf(sha256.Sum256([]byte(c.secretKey)), digests)
+	signature := c.signature != "" && VerifySignature(body, c.signature, secrets)
+	return signature || path || key
+}
+
+// authenticate checks the request's credentials against the webhook secrets the organization's policies
+// reference. It returns the policies that authenticated the request as strongly as the strongest did:
+// when one verified a secret, a policy without one (which accepts anything) never takes the event, so an
+// unsigned policy on someone else's organization id cannot capture their signed events. When a
+// credential was presented, none verified, and a policy's Secret could not be read, the answer is 503
+// (Smartlead retries) rather than a fall-back to the policies without a secret: the event may be that
+// policy's. A request without any credential reads no Secret.
+func (s *Server) authenticate(ctx context.Context, policies []bgv1.ProtectionPolicy, body []byte, creds credentials) (
+	[]bgv1.ProtectionPolicy, *httpError) {
+	presented := creds.presented()
 	var ok, verified []bgv1.ProtectionPolicy
 	unreadable := "" // why a policy's webhook secret could not be read, if one could not
-	for _, p := range list.Items {
+	for _, p := range policies {
 		ref := p.Spec.Smartlead.WebhookSecretRef
 		if ref == nil {
 			key := p.Namespace + "/" + p.Name
@@ -377,7 +413,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 		if !presented {
 			continue // nothing to verify: no Secret is read for a bare request
 		}
-		// One policy's missing Secret must not turn away the webhooks of the others on the organization.
+		// One policy's missing Secret must not turn away the webhooks other policies verify.
 		var secret corev1.Secret
 		if err := s.secrets().Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, &secret); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -392,52 +428,60 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte,
 			unreadable = fmt.Sprintf("the webhook secret of policy %s/%s has no key %q", p.Namespace, p.Name, ref.Key)
 			continue
 		}
-		if (signature != "" && VerifySignature(body, signature, secrets)) ||
-			(pathSecret != "" && oneOf(pathDigest, digestsOf(secrets))) {
+		if creds.verify(body, secrets) {
 			verified = append(verified, p)
 		}
 	}
-	if len(verified) > 0 {
+	switch {
+	case len(verified) > 0:
 		return verified, nil
-	}
-	if len(ok) == 0 {
-		if unreadable != "" {
-			// It may be this policy's event: Smartlead retries it once the Secret is fixed, so nothing is lost.
-			return nil, unavailable("%s", unreadable)
-		}
-		switch {
-		case !presented:
-			return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature (or the secret as the last path segment)")
-		case signature == "":
-			return nil, fail(http.StatusUnauthorized, "invalid webhook secret in the path")
-		}
+	case presented && unreadable != "":
+		// It may be this policy's event: Smartlead retries it once the Secret can be read, so nothing is
+		// lost, and a weaker policy never takes it meanwhile.
+		return nil, unavailable("%s", unreadable)
+	case len(ok) > 0:
+		return ok, nil
+	case !presented:
+		return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature (or the secret as the last path segment, or secret_key)")
+	case creds.signature != "":
 		return nil, fail(http.StatusUnauthorized, "invalid X-Smartlead-Signature")
+	case creds.path != "":
+		return nil, fail(http.StatusUnauthorized, "invalid webhook secret in the path")
 	}
-	return ok, nil
+	return nil, fail(http.StatusUnauthorized, "invalid secret_key")
 }
 
-// findMailbox returns the Mailbox an event belongs to, creating it when the policy auto-discovers. With
-// several policies for one organization, the first (in namespace/name order) whose namespace has the
-// mailbox wins, else the first. A nested-shape event names only the account id: it finds a mailbox whose
-// spec or status holds that id.
+// errForeignMailbox answers an event whose sender is a Mailbox only of policies that did not accept it.
+var errForeignMailbox = fail(http.StatusConflict, "the sender's Mailbox belongs to a policy that did not authenticate this event: "+
+	"an event is counted only into a Mailbox of a policy that accepted it (check x-organization-id and the webhook secret)")
+
+// findMailbox returns the Mailbox an event is counted into: one whose own policy (spec.policyRef) is one
+// of the policies that accepted the event, never a Mailbox of another policy of the same namespace. An
+// address that is a Mailbox only of other policies is refused (409, nothing written, no twin created);
+// an unknown one is created when the accepting policy auto-discovers. With accepted policies in several
+// namespaces, the one whose namespace has the mailbox wins; in two of them → 409 (DuplicateAddress). A
+// nested-shape event names only the account id: it finds a mailbox whose spec or status holds that id.
 func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, *httpError) {
 	var found *bgv1.Mailbox
+	foreign := false
 	searched := map[string]bool{}
 	for i := range policies {
-		p := &policies[i]
-		if searched[p.Namespace] {
+		ns := policies[i].Namespace
+		if searched[ns] {
 			continue
 		}
-		searched[p.Namespace] = true
+		searched[ns] = true
 		var list bgv1.MailboxList
 		field, value := IndexMailboxEmail, ev.Sender
 		if ev.Sender == "" {
 			field, value = IndexMailboxAccountID, strconv.FormatInt(ev.AccountID, 10)
 		}
-		if err := s.Client.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{field: value}); err != nil {
+		if err := s.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
 			return nil, unavailable("looking up the mailbox: %v", err)
 		}
-		if len(list.Items) == 0 {
+		own := slices.DeleteFunc(list.Items, func(mb bgv1.Mailbox) bool { return !accepts(policies, &mb) })
+		foreign = foreign || len(own) < len(list.Items)
+		if len(own) == 0 {
 			continue
 		}
 		if found != nil {
@@ -446,84 +490,87 @@ func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPoli
 			return nil, fail(http.StatusConflict, "the sender is a Mailbox in more than one namespace whose policies "+
 				"accept this organization's webhooks; remove all but one (their Ready condition says DuplicateAddress)")
 		}
-		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-		found = &list.Items[0]
+		sort.Slice(own, func(i, j int) bool { return own[i].Name < own[j].Name })
+		found = &own[0]
 	}
-	if found != nil {
+	switch {
+	case found != nil:
 		return found, nil
-	}
-	p := &policies[0]
-	if ev.Sender == "" {
+	case foreign:
+		return nil, errForeignMailbox
+	case ev.Sender == "":
 		return nil, fail(http.StatusNotFound, "unknown sender: no Mailbox has email_account_id %d", ev.AccountID)
 	}
+	p := discoveringPolicy(policies)
 	if p.Spec.AutoDiscover != nil && !*p.Spec.AutoDiscover {
 		return nil, fail(http.StatusNotFound, "unknown sender: no Mailbox for it and autoDiscover is off")
 	}
-	mb, err := s.discover(ctx, p, ev)
-	if err != nil {
-		if apierrors.IsInvalid(err) {
-			return nil, fail(http.StatusBadRequest, "invalid sender address")
+	return s.discover(ctx, p, policies, ev)
+}
+
+// accepts reports whether mb's own policy is one of policies.
+func accepts(policies []bgv1.ProtectionPolicy, mb *bgv1.Mailbox) bool {
+	return slices.ContainsFunc(policies, func(p bgv1.ProtectionPolicy) bool {
+		return p.Namespace == mb.Namespace && p.Name == mb.PolicyName()
+	})
+}
+
+// discoveringPolicy is the accepting policy an unknown sender's Mailbox is created under: in the first
+// accepting policy's namespace, the one named "default" when it accepted the event (what a Mailbox
+// without policyRef means), else that first one. Never a policy that did not accept the event.
+func discoveringPolicy(policies []bgv1.ProtectionPolicy) *bgv1.ProtectionPolicy {
+	p := &policies[0]
+	for i := range policies {
+		if policies[i].Namespace == p.Namespace && policies[i].Name == bgv1.DefaultPolicyName {
+			return &policies[i]
 		}
-		return nil, unavailable("creating the mailbox: %v", apierrors.ReasonForError(err))
 	}
-	return mb, nil
+	return p
 }
 
-// discoveredPolicy is the policy an auto-discovered Mailbox is given: the namespace's "default" when it
-// has one, else the policy that matched the webhook.
-func (s *Server) discoveredPolicy(ctx context.Context, matched *bgv1.ProtectionPolicy) (string, error) {
-	if matched.Name == bgv1.DefaultPolicyName {
-		return matched.Name, nil
-	}
-	var p bgv1.ProtectionPolicy
-	err := s.Client.Get(ctx, types.NamespacedName{Namespace: matched.Namespace, Name: bgv1.DefaultPolicyName}, &p)
-	switch {
-	case err == nil:
-		return bgv1.DefaultPolicyName, nil
-	case apierrors.IsNotFound(err):
-		return matched.Name, nil
-	}
-	return "", err
-}
-
-// discover creates the Mailbox of an unknown sender, named after its address.
-func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, error) {
-	policyName, err := s.discoveredPolicy(ctx, p)
-	if err != nil {
-		return nil, err
-	}
+// discover creates the Mailbox of an unknown sender under p, named after its address. When a Mailbox of
+// that address appeared meanwhile (another replica, a person), it is used only if its policy accepted
+// the event.
+func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, accepted []bgv1.ProtectionPolicy, ev Event) (
+	*bgv1.Mailbox, *httpError) {
 	for _, name := range MailboxNames(ev.Sender) {
 		mb := &bgv1.Mailbox{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace,
 				Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
-			Spec: bgv1.MailboxSpec{Email: ev.Sender, PolicyRef: bgv1.LocalPolicyReference{Name: policyName}},
+			Spec: bgv1.MailboxSpec{Email: ev.Sender, PolicyRef: bgv1.LocalPolicyReference{Name: p.Name}},
 		}
 		if ev.AccountID > 0 {
 			id := ev.AccountID
 			mb.Spec.SmartleadAccountID = &id
 		}
 		err := s.Client.Create(ctx, mb)
-		if err == nil {
-			s.Log.Info("discovered a new mailbox", "mailbox", p.Namespace+"/"+name, "policy", policyName)
+		switch {
+		case err == nil:
+			s.Log.Info("discovered a new mailbox", "mailbox", p.Namespace+"/"+name, "policy", p.Name)
 			return mb, nil
+		case apierrors.IsInvalid(err):
+			return nil, fail(http.StatusBadRequest, "invalid sender address")
+		case !apierrors.IsAlreadyExists(err):
+			return nil, unavailable("creating the mailbox: %v", apierrors.ReasonForError(err))
 		}
-		if !apierrors.IsAlreadyExists(err) {
-			return nil, err
-		}
-		// Created meanwhile by another replica, or the name belongs to another address: read it.
+		// Created meanwhile by another replica, or the name belongs to another address: read it, from the
+		// API server when the cache has not seen it yet.
 		existing := &bgv1.Mailbox{}
-		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(mb), existing); err != nil {
-			if apierrors.IsNotFound(err) {
-				// Not in the cache yet: the committer re-reads it from the API server.
-				return mb, nil
-			}
-			return nil, err
+		err = s.Client.Get(ctx, client.ObjectKeyFromObject(mb), existing)
+		if apierrors.IsNotFound(err) && s.Committer != nil {
+			err = s.Committer.reader.Get(ctx, client.ObjectKeyFromObject(mb), existing)
+		}
+		if err != nil {
+			return nil, unavailable("reading the mailbox: %v", apierrors.ReasonForError(err))
 		}
 		if existing.Spec.Email == ev.Sender {
+			if !accepts(accepted, existing) {
+				return nil, errForeignMailbox
+			}
 			return existing, nil
 		}
 	}
-	return nil, fmt.Errorf("no free name for the mailbox")
+	return nil, unavailable("creating the mailbox: no free name for it")
 }
 
 // inShard keeps the policies of the manager's shard.
