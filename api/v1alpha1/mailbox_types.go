@@ -37,8 +37,9 @@ type Ledger struct {
 	// +listType=atomic
 	// +optional
 	BounceMarks []int64 `json:"bounceMarks,omitempty"`
-	// Seen holds 32-bit digests of the ids of the 200 most recent events recorded (five base-85 characters
-	// each, oldest first), used to drop duplicates: 2 hours at 100 events an hour.
+	// Seen holds the 200 most recent 32-bit digests of recorded events' ids (five base-85 characters each,
+	// oldest first), used to drop duplicates: an event is known by its payload fingerprint and, when its
+	// request carried one, its X-Request-Id — 200 events without request ids (2 hours at 100 an hour), 100 with.
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
 	Seen string `json:"seen,omitempty"`
