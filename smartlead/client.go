@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultBaseURL is Smartlead's API.
@@ -310,7 +312,8 @@ func (c *HTTPClient) do(ctx context.Context, op, method, path string, query url.
 		if err != nil {
 			last.Message = c.redact(err.Error())
 		} else {
-			last.Message = c.redact(errorText(respBody))
+			// Redacted before it is cut: a key straddling the cut would otherwise leave its prefix behind.
+			last.Message = clip(c.redact(errorText(respBody)), maxErrorText)
 			last.kind = classify(code, last.Message)
 		}
 		if !last.Retryable() || attempt == c.opts.MaxAttempts {
@@ -375,9 +378,11 @@ func (c *HTTPClient) backoff(attempt int) time.Duration {
 	return max(d+jitter, time.Millisecond)
 }
 
-// redact removes the API key, raw or URL-encoded, from s.
+// redact removes the API key from s: raw, URL-encoded, or escaped as an HTML or JSON answer would echo it.
 func (c *HTTPClient) redact(s string) string {
-	for _, k := range []string{c.apiKey, url.QueryEscape(c.apiKey), url.PathEscape(c.apiKey)} {
+	quoted, _ := json.Marshal(c.apiKey)
+	for _, k := range []string{c.apiKey, url.QueryEscape(c.apiKey), url.PathEscape(c.apiKey), html.EscapeString(c.apiKey),
+		strings.Trim(string(quoted), `"`)} {
 		if k != "" {
 			s = strings.ReplaceAll(s, k, "REDACTED")
 		}
@@ -403,7 +408,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// errorText extracts a short error text from a Smartlead error body.
+// errorText extracts the error text from a Smartlead error body (not yet redacted nor cut).
 func errorText(body []byte) string {
 	var e struct {
 		Error   any    `json:"error"`
@@ -427,10 +432,21 @@ func errorText(body []byte) string {
 	if text == "" {
 		text = strings.TrimSpace(string(body))
 	}
-	if len(text) > 300 {
-		text = text[:300] + "…"
-	}
 	return text
+}
+
+// maxErrorText bounds the Smartlead error text kept in an APIError.
+const maxErrorText = 300
+
+// clip cuts s to at most n bytes, on a character boundary, marking the cut with "…".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // classify maps an unsuccessful answer to one of the package's sentinel errors, or nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -402,5 +403,59 @@ func TestListAccountsReadsTheSyncFields(t *testing.T) {
 	}
 	if n := len(sl.Calls()); n != 3 {
 		t.Fatalf("%d calls: %v", n, sl.CallStrings())
+	}
+}
+
+// A Smartlead error text is cut to a bounded length; an API key that the answer echoes across the cut
+// must not leave its prefix behind: the text is redacted first, then cut.
+func TestKeyStraddlingTheCutIsRedacted(t *testing.T) {
+	for _, at := range []int{280, 290, 295, 299} {
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusBadRequest)
+				msg := strings.Repeat("x", at) + r.URL.Query().Get("api_key") + " is not allowed to do this"
+				fmt.Fprintf(w, `{"error":%q}`, msg)
+			}))
+			defer echo.Close()
+			err := newClient(t, echo.URL, smartlead.Options{}).Suspend(context.Background(), 4021)
+			if err == nil {
+				t.Fatal("a 400 answered no error")
+			}
+			text := err.Error()
+			for n := 1; n <= len(apiKey); n++ {
+				if strings.Contains(text, apiKey[:n]+"…") || (n >= 4 && strings.Contains(text, apiKey[:n])) {
+					t.Fatalf("the error keeps a prefix of the key (%q): %q", apiKey[:n], text[len(text)-60:])
+				}
+			}
+			if at+len("REDACTED") <= 300 && !strings.Contains(text, "REDACTED") {
+				t.Fatalf("the key is not visibly redacted: %q", text)
+			}
+		})
+	}
+}
+
+// An answer that is not JSON (a proxy's or load balancer's HTML error page) may echo the key escaped as
+// HTML or inside a JSON string; it is redacted in every form.
+func TestKeyEscapedInAnHTMLOrJSONAnswerIsRedacted(t *testing.T) {
+	for name, body := range map[string]func(key string) string{
+		"html": func(key string) string {
+			return "<html><body><h1>502 Bad Gateway</h1><p>upstream failed for /suspend?api_key=" + html.EscapeString(key) + "</p></body></html>"
+		},
+		"json-escaped": func(key string) string {
+			return `{"message":"bad key ` + strings.ReplaceAll(key, "&", `\u0026`) + `"` // cut short: not valid JSON
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, body(r.URL.Query().Get("api_key")))
+			}))
+			defer srv.Close()
+			err := newClient(t, srv.URL, smartlead.Options{}).Unsuspend(context.Background(), 4021)
+			if err == nil || strings.Contains(err.Error(), "sk-test") || !strings.Contains(err.Error(), "REDACTED") {
+				t.Fatalf("error %v", err)
+			}
+		})
 	}
 }
