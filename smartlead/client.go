@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ var (
 	ErrLastAccount = errors.New("the account is the last one of an ACTIVE campaign")
 	// ErrUnauthorized is returned when Smartlead rejects the API key.
 	ErrUnauthorized = errors.New("Smartlead rejected the API key")
+	// ErrEndlessListing is returned when the account listing does not end within MaxPages pages, or a page
+	// repeats the page before it.
+	ErrEndlessListing = errors.New("the account listing does not end")
 )
 
 // APIError is an unsuccessful answer from Smartlead. Its message never holds the API key.
@@ -87,7 +91,7 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Is lets errors.Is match ErrNotFound, ErrLastAccount and ErrUnauthorized.
+// Is lets errors.Is match ErrNotFound, ErrLastAccount, ErrUnauthorized and ErrEndlessListing.
 func (e *APIError) Is(target error) bool { return e.kind != nil && e.kind == target }
 
 // Retryable reports whether a later attempt may succeed (429, 5xx, timeouts).
@@ -248,29 +252,66 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 	return id, nil
 }
 
-// ListAccounts implements Client.
+// ListAccounts implements Client. An account listed on two pages (the list shifted while it was read) is
+// returned once.
 func (c *HTTPClient) ListAccounts(ctx context.Context) ([]Account, error) {
 	var all []Account
+	seen := map[int64]bool{}
 	err := c.pageAccounts(ctx, func(page []Account) bool {
-		all = append(all, page...)
+		for _, a := range page {
+			if !seen[a.ID] {
+				seen[a.ID] = true
+				all = append(all, a)
+			}
+		}
 		return true
 	})
-	return all, err
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
 }
 
+// MaxPages bounds one listing of the accounts: MaxPages pages of PageSize (100,000 accounts). A listing
+// that has not ended by then fails with ErrEndlessListing.
+const MaxPages = 1000
+
 // pageAccounts reads GET /email-accounts/ page by page, handing each page to more until it returns false
-// or a page is short.
+// or a page is short. It reads at most MaxPages pages and stops at a page that repeats the one before (a
+// server that ignores the offset), both with an error matching ErrEndlessListing: no answer makes it run,
+// or hold pages, without bound. A page that is not a JSON list is an error, never an empty organization.
 func (c *HTTPClient) pageAccounts(ctx context.Context, more func([]Account) bool) error {
-	for offset := 0; ; offset += PageSize {
-		var page []Account
+	var prev []Account
+	for n := range MaxPages {
+		offset := n * PageSize
+		var page *[]Account
 		q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(PageSize)}}
-		if err := c.do(ctx, "ListAccounts", http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
+		if err := c.do(ctx, opList, http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
 			return err
 		}
-		if !more(page) || len(page) < PageSize {
+		if page == nil {
+			return &APIError{Op: opList, StatusCode: http.StatusOK, Attempts: 1,
+				Message: fmt.Sprintf("the page at offset %d holds no account list (an empty body or null)", offset)}
+		}
+		if len(*page) > 0 && sameAccounts(prev, *page) {
+			return &APIError{Op: opList, StatusCode: http.StatusOK, Attempts: 1, kind: ErrEndlessListing,
+				Message: fmt.Sprintf("the page at offset %d repeats the page before it (the offset is ignored): stopped", offset)}
+		}
+		if !more(*page) || len(*page) < PageSize {
 			return nil
 		}
+		prev = *page
 	}
+	return &APIError{Op: opList, StatusCode: http.StatusOK, Attempts: 1, kind: ErrEndlessListing,
+		Message: fmt.Sprintf("more than %d pages of %d accounts, every one full: stopped", MaxPages, PageSize)}
+}
+
+// opList is the operation name of the account listing.
+const opList = "ListAccounts"
+
+// sameAccounts reports whether two pages list the same account ids in the same order.
+func sameAccounts(a, b []Account) bool {
+	return slices.EqualFunc(a, b, func(x, y Account) bool { return x.ID == y.ID })
 }
 
 // do sends one request, with retries, and decodes a successful JSON answer into out (when not nil).

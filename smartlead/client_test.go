@@ -7,7 +7,9 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -455,6 +457,115 @@ func TestKeyEscapedInAnHTMLOrJSONAnswerIsRedacted(t *testing.T) {
 			err := newClient(t, srv.URL, smartlead.Options{}).Unsuspend(context.Background(), 4021)
 			if err == nil || strings.Contains(err.Error(), "sk-test") || !strings.Contains(err.Error(), "REDACTED") {
 				t.Fatalf("error %v", err)
+			}
+		})
+	}
+}
+
+// accountPages serves GET /email-accounts/ from page(offset), counting the requests.
+func accountPages(t *testing.T, page func(offset int) string) (base string, requests *atomic.Int64) {
+	t.Helper()
+	requests = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, page(offset))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests
+}
+
+// fullPage is a page of PageSize distinct accounts starting at id first.
+func fullPage(first int) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range smartlead.PageSize {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"id":%d,"from_email":"sender%d@outreach-acme.com","message_per_day":40,"is_suspended":false}`, first+i, first+i)
+	}
+	return b.String() + "]"
+}
+
+// A server (or a tenant's own baseURL) that always answers a full page of new accounts cannot make a
+// listing run for ever or hold more than MaxPages pages: it ends with an error saying so.
+func TestListingIsBoundedAgainstAnEndlessServer(t *testing.T) {
+	base, requests := accountPages(t, func(offset int) string { return fullPage(880000 + offset) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(ctx)
+	if !errors.Is(err, smartlead.ErrEndlessListing) {
+		t.Fatalf("err = %v, want ErrEndlessListing", err)
+	}
+	if n := requests.Load(); n != smartlead.MaxPages {
+		t.Fatalf("%d requests, want exactly MaxPages (%d)", n, smartlead.MaxPages)
+	}
+	if accounts != nil {
+		t.Fatalf("an unbounded listing returned %d accounts; it must return none (they are not the whole list)", len(accounts))
+	}
+}
+
+// A server that ignores the offset answers the same full page again: the listing stops at the repeat.
+func TestListingStopsWhenAPageRepeats(t *testing.T) {
+	base, requests := accountPages(t, func(int) string { return fullPage(4100) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := newClient(t, base, smartlead.Options{}).ListAccounts(ctx)
+	if !errors.Is(err, smartlead.ErrEndlessListing) || !strings.Contains(err.Error(), "repeats") {
+		t.Fatalf("err = %v, want ErrEndlessListing naming the repeat", err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2 (the page and its repeat)", n)
+	}
+}
+
+// What else a listing page may be: a shorter last page ends it; accounts that shift between pages while
+// they are read (one shows on two pages) are listed once; an answer that is no list at all (an empty
+// body, null, an object, an HTML page answered 200) is an error, never an empty organization — that would
+// mark every Mailbox's account as gone.
+func TestListingPagesOfEveryShape(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		page    func(offset int) string
+		want    int
+		wantErr string
+	}{
+		{"shorter last page", func(offset int) string {
+			if offset == 200 {
+				return `[{"id":9001,"from_email":"last@outreach-acme.com"}]`
+			}
+			return fullPage(7000 + offset)
+		}, 201, ""},
+		{"empty last page", func(offset int) string {
+			if offset == 100 {
+				return `[]`
+			}
+			return fullPage(7000 + offset)
+		}, 100, ""},
+		{"an account on two pages", func(offset int) string {
+			if offset == 100 {
+				return `[{"id":7099,"from_email":"sender7099@outreach-acme.com"},{"id":7200,"from_email":"new@outreach-acme.com"}]`
+			}
+			return fullPage(7000 + offset)
+		}, 101, ""},
+		{"empty body", func(int) string { return "" }, 0, "no account list"},
+		{"null", func(int) string { return "null" }, 0, "no account list"},
+		{"an object", func(int) string { return `{"data":[]}` }, 0, "decoding"},
+		{"an HTML page", func(int) string { return "<html><body>Maintenance</body></html>" }, 0, "decoding"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _ := accountPages(t, tc.page)
+			accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(context.Background())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(accounts) != tc.want {
+				t.Fatalf("%d accounts, %v; want %d", len(accounts), err, tc.want)
 			}
 		})
 	}
