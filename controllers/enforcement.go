@@ -184,6 +184,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 		}
 	}()
 	now := clockNow(r.Clock)
+	ctx = callPriority(ctx, reapply) // pauses and resumes before drift reapplies, both before sync reads
 	e := &enforcer{sl: sc, creds: creds, mb: &mb, now: now, save: save, report: r.reporter(&mb)}
 	if reapply {
 		if err = e.reapply(ctx); err == nil {

@@ -21,11 +21,11 @@ import (
 
 const apiKey = "sk-test/KEY+with&odd=chars"
 
-func newStandin(t *testing.T) (*standin.Server, string) {
-	t.Helper()
+func newStandin(tb testing.TB) (*standin.Server, string) {
+	tb.Helper()
 	s := standin.New(apiKey, "/api/v1")
 	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return s, srv.URL + "/api/v1"
 }
 
