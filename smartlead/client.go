@@ -224,7 +224,7 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 	notFound := &APIError{Op: "FindAccountID", StatusCode: http.StatusNotFound, Attempts: 1,
 		Message: "no email account with that address", kind: ErrNotFound}
 	if c.opts.Accounts != nil {
-		id, found, err := c.opts.Accounts.Find(ctx, email, c.ListAccounts)
+		id, found, err := c.opts.Accounts.Find(ctx, email, c.listAccounts)
 		if err != nil {
 			return 0, err
 		}
@@ -253,8 +253,17 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 }
 
 // ListAccounts implements Client. An account listed on two pages (the list shifted while it was read) is
-// returned once.
+// returned once. A complete listing refreshes the key's account directory (Options.Accounts).
 func (c *HTTPClient) ListAccounts(ctx context.Context) ([]Account, error) {
+	all, err := c.listAccounts(ctx)
+	if err == nil && c.opts.Accounts != nil {
+		c.opts.Accounts.Store(all)
+	}
+	return all, err
+}
+
+// listAccounts reads every account once.
+func (c *HTTPClient) listAccounts(ctx context.Context) ([]Account, error) {
 	var all []Account
 	seen := map[int64]bool{}
 	err := c.pageAccounts(ctx, func(page []Account) bool {

@@ -570,3 +570,59 @@ func TestListingPagesOfEveryShape(t *testing.T) {
 		})
 	}
 }
+
+// An address's id is not trusted for ever: an account deleted in Smartlead and re-created under a new id
+// (what people do with a burnt mailbox) is found once the list is older than MaxAge, and at once after a
+// complete listing of the key (the account sync's), which refreshes the directory at no extra call.
+func TestDirectoryFindsAnAccountRecreatedUnderANewID(t *testing.T) {
+	sl, base := newStandin(t)
+	for i := range 120 {
+		sl.AddAccount(fmt.Sprintf("sdr%03d@acme-mail.com", i))
+	}
+	first := sl.AddAccount("ops@acme-mail.com")
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	dirs := &smartlead.Directories{Now: func() time.Time { return now }}
+	c := newClient(t, base, smartlead.Options{Accounts: dirs.For(base, apiKey)})
+	ctx := context.Background()
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != first {
+		t.Fatalf("FindAccountID = %d, %v; want %d", got, err, first)
+	}
+	sl.DeleteAccount(first)
+	second := sl.AddAccount("ops@acme-mail.com")
+	now = now.Add(time.Minute)
+	calls := len(sl.Calls())
+	if got, _ := c.FindAccountID(ctx, "ops@acme-mail.com"); got != first || len(sl.Calls()) != calls {
+		t.Fatalf("within MaxAge: %d and %d more calls; want the id held (%d) and no call", got, len(sl.Calls())-calls, first)
+	}
+	now = now.Add(smartlead.DefaultMaxAge)
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != second {
+		t.Fatalf("after MaxAge: %d, %v; want the re-created account %d", got, err, second)
+	}
+
+	sl.DeleteAccount(second)
+	third := sl.AddAccount("ops@acme-mail.com")
+	if _, err := c.ListAccounts(ctx); err != nil { // the sync's read
+		t.Fatal(err)
+	}
+	calls = len(sl.Calls())
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != third || len(sl.Calls()) != calls {
+		t.Fatalf("after a sync: %d, %v, %d more calls; want %d from the sync's list", got, err, len(sl.Calls())-calls, third)
+	}
+}
+
+// A rotated key's account directory does not stay for ever: unused for IdleRelease, it is let go.
+func TestDirectoriesReleaseIdleKeys(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	dirs := &smartlead.Directories{Now: func() time.Time { return now }, IdleRelease: time.Hour}
+	old := dirs.For("https://server.smartlead.ai/api/v1", "sk-rotated-away")
+	now = now.Add(30 * time.Minute)
+	kept := dirs.For("https://server.smartlead.ai/api/v1", "sk-in-use")
+	now = now.Add(45 * time.Minute)
+	dirs.For("https://server.smartlead.ai/api/v1", "sk-new")
+	if n := dirs.Len(); n != 2 {
+		t.Fatalf("%d directories held, want 2 (in use, new)", n)
+	}
+	if dirs.For("https://server.smartlead.ai/api/v1", "sk-in-use") != kept || dirs.For("https://server.smartlead.ai/api/v1", "sk-rotated-away") == old {
+		t.Fatal("the wrong directory was let go")
+	}
+}
