@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/tally"
@@ -77,6 +78,9 @@ type AccountSyncReconciler struct {
 	// APIReader reads from the API server directly: before creating Mailboxes, the namespace's Mailboxes
 	// are listed there, not from the cache; nil: the cache alone.
 	APIReader client.Reader
+	// Notifier, when set, lets go of the notification targets a policy no longer names, or all of a
+	// deleted policy's.
+	Notifier *notify.Dispatcher
 	// Deadline bounds one sync, its Smartlead reads and its writes; 0: DefaultSyncDeadline.
 	Deadline time.Duration
 
@@ -113,9 +117,11 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			r.mu.Unlock()
 			syncFindingsGauge.DeletePartialMatch(prometheus.Labels{"namespace": req.Namespace, "policy": req.Name})
 			releasePolicy(r.Smartlead, req.NamespacedName)
+			r.Notifier.Retain(req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.Notifier.Retain(req.NamespacedName, &p) // a target its spec no longer names goes
 	interval := SyncInterval(&p)
 	if interval == 0 || p.Spec.Smartlead.APIKeySecretRef == nil || !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil

@@ -131,9 +131,9 @@ type AccountDirectory struct {
 	maxAge     time.Duration
 	now        func() time.Time
 
-	mu       sync.Mutex // held while listing: concurrent lookups wait for one list instead of making their own
-	byEmail  map[string]int64
-	fetched  time.Time
+	mu      sync.Mutex // held while listing: concurrent lookups wait for one list instead of making their own
+	byEmail map[string]int64
+	fetched time.Time
 	// lastUsed is when the directory was last handed out, in Unix nanoseconds (not under mu: a listing
 	// in progress must not hold up handing it out).
 	lastUsed atomic.Int64
