@@ -57,7 +57,7 @@ func newFixtureIn(labels map[string]string, mode bgv1.Mode, tweak ...func(*bgv1.
 			APIKeySecretRef:  &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"},
 			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"},
 			// The stand-in's pace: tests count calls, not wait for Smartlead's Standard plan of 60 a minute.
-			RateLimit: bgv1.SmartleadRateLimit{RequestsPerMinute: 600, Burst: 10}},
+			RateLimit: bgv1.SmartleadRateLimit{RequestsPerMinute: 300, Burst: 10}},
 		Recovery: bgv1.RecoveryRules{Cooldown: metav1.Duration{Duration: 2 * time.Second},
 			MaxCooldown: metav1.Duration{Duration: 8 * time.Second}, CleanSends: 5},
 	}
