@@ -395,7 +395,12 @@ func (c *HTTPClient) stop(op string, attempts int, last *APIError, err error) er
 	return &APIError{Op: op, Attempts: attempts, Message: err.Error()}
 }
 
-// send makes one request and returns the status, the Retry-After delay and at most 64 KiB of the body.
+// maxAnswer bounds the body read from one answer: a page of 100 accounts as Smartlead lists them is
+// about 130 KB (1.3 KB an account), well over the 64 KiB once read; 8 MiB leaves room for 60 KB accounts.
+const maxAnswer = 8 << 20
+
+// send makes one request and returns the status, the Retry-After delay and the body (at most maxAnswer:
+// a larger answer is an error, never a cut body decoded as if whole).
 func (c *HTTPClient) send(ctx context.Context, method, target string, body []byte) (int, time.Duration, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -414,9 +419,12 @@ func (c *HTTPClient) send(ctx context.Context, method, target string, body []byt
 		return 0, 0, nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return 0, 0, nil, err
+	}
+	if len(data) > maxAnswer {
+		return 0, 0, nil, fmt.Errorf("the answer (HTTP %d) is larger than %d MiB", resp.StatusCode, maxAnswer>>20)
 	}
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), data, nil
 }

@@ -554,6 +554,7 @@ func TestListingPagesOfEveryShape(t *testing.T) {
 		{"null", func(int) string { return "null" }, 0, "no account list"},
 		{"an object", func(int) string { return `{"data":[]}` }, 0, "decoding"},
 		{"an HTML page", func(int) string { return "<html><body>Maintenance</body></html>" }, 0, "decoding"},
+		{"an answer over 8 MiB", func(int) string { return "[" + strings.Repeat(" ", 9<<20) + "]" }, 0, "larger than 8 MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, _ := accountPages(t, tc.page)
@@ -624,5 +625,106 @@ func TestDirectoriesReleaseIdleKeys(t *testing.T) {
 	}
 	if dirs.For("https://server.smartlead.ai/api/v1", "sk-in-use") != kept || dirs.For("https://server.smartlead.ai/api/v1", "sk-rotated-away") == old {
 		t.Fatal("the wrong directory was let go")
+	}
+}
+
+// realAccount is an email account as Smartlead's GET /email-accounts/ lists it, with the fields bounceguard
+// does not read (about 1.3 KB each).
+func realAccount(id int) string {
+	return fmt.Sprintf(`{"id":%d,"created_at":"2025-03-14T09:26:53.000Z","updated_at":"2026-11-30T17:02:11.000Z",`+
+		`"user_id":48213,"from_name":"Jordan Ellis","from_email":"jordan.ellis%d@getacme-mail.com","username":"jordan.ellis%d@getacme-mail.com",`+
+		`"password":null,"smtp_host":"smtp.gmail.com","smtp_port":465,"smtp_port_type":"SSL","message_per_day":40,`+
+		`"different_reply_to_address":"","is_different_imap_account":false,"imap_username":"jordan.ellis%d@getacme-mail.com",`+
+		`"imap_password":null,"imap_host":"imap.gmail.com","imap_port":993,"imap_port_type":"SSL",`+
+		`"signature":"<div>Jordan Ellis<br>Account Executive, Acme Corp<br><a href=\"https://acme.example\">acme.example</a><br>+1 (415) 555-0142</div>",`+
+		`"custom_tracking_domain":"track.getacme-mail.com","bcc_email":null,"is_smtp_success":true,"is_imap_success":true,`+
+		`"smtp_failure_error":null,"imap_failure_error":null,"type":"GMAIL","daily_sent_count":17,"client_id":null,`+
+		`"campaign_count":3,"is_suspended":false,"warmup_details":{"status":"ACTIVE","total_sent_count":2841,"total_spam_count":12,`+
+		`"warmup_reputation":"98%%","warmup_key_id":"coral-lake-%d","max_email_per_day":20,"reply_rate":38,"warmup_min_count":5,`+
+		`"warmup_max_count":20,"daily_rampup":2,"is_rampup_enabled":true},"tags":[{"id":771,"name":"Q4 outbound","color":"#1E90FF"}]}`,
+		id, id, id, id, id)
+}
+
+// A page of 100 accounts as Smartlead really lists them is well over 64 KiB: it is read whole, not cut
+// into JSON that does not decode (which failed every sync of an organization with more than ~50 accounts).
+func TestListingReadsFullSizePages(t *testing.T) {
+	base, _ := accountPages(t, func(offset int) string {
+		n := min(smartlead.PageSize, 230-offset)
+		parts := make([]string, 0, n)
+		for i := range n {
+			parts = append(parts, realAccount(51000+offset+i))
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	})
+	if size := len(realAccount(51000)) * smartlead.PageSize; size < 96<<10 {
+		t.Fatalf("the page is only %d bytes", size)
+	}
+	accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(context.Background())
+	if err != nil || len(accounts) != 230 {
+		t.Fatalf("%d accounts, %v; want 230", len(accounts), err)
+	}
+	if a := accounts[229]; a.ID != 51229 || a.FromEmail != "jordan.ellis51229@getacme-mail.com" || !a.WarmupEnabled() || a.DailySentCount != 17 {
+		t.Fatalf("the last account read: %+v", a)
+	}
+}
+
+// A 429's Retry-After may be anything: seconds, an HTTP date, nothing, garbage, a negative or fractional
+// number, or a day. The call still succeeds on its retry; a usable value holds the key, never longer
+// than MaxWait; an unusable one falls back to the backoff.
+func TestOddRetryAfterValues(t *testing.T) {
+	for _, tc := range []struct {
+		retryAfter string
+		held       bool
+	}{
+		{"1", true}, {"86400", true}, {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), true},
+		{"", false}, {"soon", false}, {"-5", false}, {"1.5", false}, {"0", false},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), false},
+	} {
+		t.Run(tc.retryAfter, func(t *testing.T) {
+			sl, base := newStandin(t)
+			id := sl.AddAccount("ops@getacme-mail.com")
+			sl.Inject(standin.Fault{Count: 1, Code: http.StatusTooManyRequests, RetryAfter: tc.retryAfter})
+			lim := smartlead.NewLimiter(rate.Inf, 1)
+			const maxWait = 300 * time.Millisecond
+			c := newClient(t, base, smartlead.Options{Limiter: lim, MaxWait: maxWait})
+			start := time.Now()
+			if err := c.Suspend(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			held := lim.HeldUntil()
+			if tc.held != !held.IsZero() {
+				t.Fatalf("held until %v; want a hold: %v", held, tc.held)
+			}
+			if held.Sub(start) > maxWait+50*time.Millisecond {
+				t.Fatalf("held for %s, more than MaxWait %s", held.Sub(start), maxWait)
+			}
+			if calls := sl.CallStrings(); len(calls) != 2 {
+				t.Fatalf("calls %v", calls)
+			}
+		})
+	}
+}
+
+// An answer whose headers come but whose body stalls is a timeout like any other: retried, then reported
+// without the key.
+func TestStalledBodyIsATimeout(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, `[{"id":51000,"from_email":"jordan`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, smartlead.Options{HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}, MaxAttempts: 3})
+	_, err := c.ListAccounts(context.Background())
+	var apiErr *smartlead.APIError
+	if !errors.As(err, &apiErr) || !apiErr.Retryable() || requests.Load() != 3 || strings.Contains(err.Error(), "sk-test") {
+		t.Fatalf("err %v after %d requests; want a retryable error after 3, without the key", err, requests.Load())
 	}
 }
