@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,4 +88,40 @@ type listSpy struct {
 func (s listSpy) ListAccounts(ctx context.Context) ([]smartlead.Account, error) {
 	*s.seen = smartlead.PriorityOf(ctx)
 	return s.Client.ListAccounts(ctx)
+}
+
+// Two policies with one API key (in two Secrets) share one budget, the lowest they state; a resume with
+// the credentials a pause recorded uses the key's budget as it stands; a deleted policy's budget goes.
+func TestPoliciesSharingAKeyShareTheLowestBudget(t *testing.T) {
+	ctx := context.Background()
+	secrets := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead", Namespace: "acme"}, Data: map[string][]byte{"apiKey": []byte("sk-live-7f3a9c2e")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smartlead-copy", Namespace: "acme"}, Data: map[string][]byte{"apiKey": []byte("sk-live-7f3a9c2e")}},
+	).Build()
+	p := &SecretSmartleadProvider{Reader: secrets, Limiters: &smartlead.Limiters{}, Accounts: &smartlead.Directories{}}
+	creds := func(policy, secret string, rl bgv1.SmartleadRateLimit) Credentials {
+		return Credentials{Namespace: "acme", APIKeySecretRef: &bgv1.SecretKeySelector{Name: secret, Key: "apiKey"}, Policy: policy, RateLimit: rl}
+	}
+	budget := func() smartlead.RateLimit { return p.Limiters.For("sk-live-7f3a9c2e").Budget() }
+	for _, c := range []Credentials{
+		creds("pro", "smartlead", bgv1.SmartleadRateLimit{RequestsPerMinute: 120, Burst: 10}),
+		creds("trial", "smartlead-copy", bgv1.SmartleadRateLimit{RequestsPerMinute: 60, Burst: 10}),
+	} {
+		if _, err := p.For(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := budget(); b != (smartlead.RateLimit{RequestsPerMinute: 60, Burst: 10}) {
+		t.Fatalf("budget %+v, want the lowest stated: 60/10", b)
+	}
+	if _, err := p.For(ctx, Credentials{Namespace: "acme", APIKeySecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"}}); err != nil {
+		t.Fatal(err)
+	}
+	if b := budget(); b != (smartlead.RateLimit{RequestsPerMinute: 60, Burst: 10}) {
+		t.Fatalf("a resume with recorded credentials changed the budget: %+v", b)
+	}
+	releasePolicy(p, types.NamespacedName{Namespace: "acme", Name: "trial"})
+	if b := budget(); b != (smartlead.RateLimit{RequestsPerMinute: 120, Burst: 10}) {
+		t.Fatalf("budget %+v after the trial policy was deleted, want 120/10", b)
+	}
 }
