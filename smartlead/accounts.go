@@ -140,20 +140,24 @@ type AccountDirectory struct {
 }
 
 // Find returns the id of the account that sends as email, listing the accounts with list when it does
-// not know the address and its list is old enough, or when its list is older than the maximum age.
-// found is false when Smartlead has no such account.
+// not know the address and its list is old enough, or when its list is older than the maximum age (when
+// that read fails, the id it holds is returned). found is false when Smartlead has no such account.
 func (d *AccountDirectory) Find(ctx context.Context, email string, list func(context.Context) ([]Account, error)) (id int64, found bool, err error) {
 	email = NormalEmail(email)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	age := d.now().Sub(d.fetched)
-	if id, ok := d.byEmail[email]; ok && age < d.maxAge {
-		return id, true, nil
+	held, known := d.byEmail[email]
+	if known && age < d.maxAge {
+		return held, true, nil
 	}
-	if _, ok := d.byEmail[email]; !ok && d.byEmail != nil && age < d.minRefresh {
+	if !known && d.byEmail != nil && age < d.minRefresh {
 		return 0, false, nil
 	}
 	if _, err := d.load(ctx, list); err != nil {
+		if known {
+			return held, true, nil // the list cannot be read again now: the id held is the best there is
+		}
 		return 0, false, err
 	}
 	id, ok := d.byEmail[email]

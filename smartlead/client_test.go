@@ -596,6 +596,10 @@ func TestDirectoryFindsAnAccountRecreatedUnderANewID(t *testing.T) {
 		t.Fatalf("within MaxAge: %d and %d more calls; want the id held (%d) and no call", got, len(sl.Calls())-calls, first)
 	}
 	now = now.Add(smartlead.DefaultMaxAge)
+	sl.Inject(standin.Fault{Count: 5, Code: http.StatusBadGateway, Method: "GET"}) // the list cannot be read now
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != first {
+		t.Fatalf("after MaxAge, the list failing: %d, %v; want the id held, %d", got, err, first)
+	}
 	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != second {
 		t.Fatalf("after MaxAge: %d, %v; want the re-created account %d", got, err, second)
 	}
