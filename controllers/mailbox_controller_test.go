@@ -513,7 +513,7 @@ var _ = Describe("Mailbox protection", func() {
 		}
 	})
 
-	It("spaces a burst of pauses through the API key's shared rate limiter (10 requests / 2 s)", func() {
+	It("spaces a burst of pauses through the API key's shared budget (spec.smartlead.rateLimit: 300 a minute, burst 10, in these fixtures)", func() {
 		f := newFixture(bgv1.ModeObserve, func(s *bgv1.ProtectionPolicySpec) {
 			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Minute, time.Minute
 			s.Safety = bgv1.SafetyRules{MaxPausedPercent: 100, MinimumMailboxes: 1000}
@@ -534,7 +534,7 @@ var _ = Describe("Mailbox protection", func() {
 		f.setMode(bgv1.ModeEnforce) // 20 mailboxes to pause at once
 		Eventually(func() int { return len(f.sl.Calls()) }).WithTimeout(20 * time.Second).Should(Equal(n))
 		calls := f.sl.Calls()
-		// A token bucket of 5/s with a burst of 10: no interval holds more calls than that allows.
+		// A token bucket of 300 a minute (5/s) with a burst of 10: no interval holds more calls than that allows.
 		for i := range calls {
 			for j := i; j < len(calls); j++ {
 				allowed := 10 + 5*calls[j].At.Sub(calls[i].At).Seconds() + 1 // +1: clock granularity
