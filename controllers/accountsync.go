@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
 	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/tally"
@@ -42,6 +43,10 @@ const syncWriteQPS = 50
 
 // syncRetry is how soon a failed sync is tried again (at most the policy's interval).
 const syncRetry = time.Minute
+
+// DefaultSyncDeadline bounds one sync: reading 1,000 pages (the most a listing reads) at Smartlead's
+// Standard rate of 60 requests a minute takes under 17 minutes.
+const DefaultSyncDeadline = 20 * time.Minute
 
 // Event reasons of the account sync.
 const (
@@ -73,6 +78,11 @@ type AccountSyncReconciler struct {
 	// APIReader reads from the API server directly: before creating Mailboxes, the namespace's Mailboxes
 	// are listed there, not from the cache; nil: the cache alone.
 	APIReader client.Reader
+	// Notifier, when set, lets go of the notification targets a policy no longer names, or all of a
+	// deleted policy's.
+	Notifier *notify.Dispatcher
+	// Deadline bounds one sync, its Smartlead reads and its writes; 0: DefaultSyncDeadline.
+	Deadline time.Duration
 
 	mu sync.Mutex
 	// synced holds the policies synced since this process started: each is synced once at start,
@@ -106,9 +116,12 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			delete(r.synced, req.NamespacedName)
 			r.mu.Unlock()
 			syncFindingsGauge.DeletePartialMatch(prometheus.Labels{"namespace": req.Namespace, "policy": req.Name})
+			releasePolicy(r.Smartlead, req.NamespacedName)
+			r.Notifier.Retain(req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.Notifier.Retain(req.NamespacedName, &p) // a target its spec no longer names goes
 	interval := SyncInterval(&p)
 	if interval == 0 || p.Spec.Smartlead.APIKeySecretRef == nil || !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -125,7 +138,7 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 
 	before := p.DeepCopy()
-	found, err := r.sync(ctx, &p, now)
+	found, err := r.syncWithin(ctx, &p, now)
 	p.Status.SyncRequest = request
 	syncs.WithLabelValues(map[bool]string{true: "ok", false: "failed"}[err == nil]).Inc()
 	if err != nil {
@@ -159,6 +172,22 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // syncResult counts what one sync did, for its Event.
 type syncResult struct {
 	created, updated, missing, unmonitored, drifted int
+}
+
+// syncWithin runs one sync within the reconciler's deadline and says so when that is what stopped it.
+func (r *AccountSyncReconciler) syncWithin(ctx context.Context, p *bgv1.ProtectionPolicy, now time.Time) (int, error) {
+	deadline := r.Deadline
+	if deadline <= 0 {
+		deadline = DefaultSyncDeadline
+	}
+	// The sync's reads wait behind every pause, resume and drift reapply of the key.
+	sctx, cancel := context.WithTimeout(smartlead.WithPriority(ctx, smartlead.PrioritySync), deadline)
+	defer cancel()
+	found, err := r.sync(sctx, p, now)
+	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("the sync did not finish within %s: %w", deadline, err)
+	}
+	return found, err
 }
 
 // sync reads the policy's accounts and brings its Mailboxes in step; it returns how many accounts it read.

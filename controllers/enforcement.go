@@ -37,6 +37,8 @@ type SmartleadQueues struct {
 	ctx     context.Context
 	started chan struct{}
 	queues  map[string]workqueue.TypedRateLimitingInterface[types.NamespacedName]
+	// owed holds, per queue, the mailboxes added and not yet carried out (see queuerelease.go).
+	owed map[string]map[types.NamespacedName]bool
 }
 
 // NeedLeaderElection is true: only the leader reconciles, and so only the leader calls Smartlead.
@@ -71,6 +73,8 @@ func (q *SmartleadQueues) Add(creds Credentials, key types.NamespacedName) {
 	defer q.mu.Unlock()
 	q.init()
 	id := queueID(creds)
+	q.releaseIdle(id)
+	q.owe(id, key)
 	wq, ok := q.queues[id]
 	if !ok {
 		wq = workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -78,7 +82,7 @@ func (q *SmartleadQueues) Add(creds Credentials, key types.NamespacedName) {
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{})
 		q.queues[id] = wq
 		for range smartleadWorkersPerKey {
-			go q.work(wq)
+			go q.work(id, wq)
 		}
 	}
 	wq.Add(key)
@@ -93,7 +97,7 @@ func queueID(c Credentials) string {
 	return c.Namespace + "\x00" + ref.Name + "\x00" + ref.Key + "\x00" + c.BaseURL
 }
 
-func (q *SmartleadQueues) work(wq workqueue.TypedRateLimitingInterface[types.NamespacedName]) {
+func (q *SmartleadQueues) work(id string, wq workqueue.TypedRateLimitingInterface[types.NamespacedName]) {
 	<-q.started
 	q.mu.Lock()
 	ctx := q.ctx
@@ -103,13 +107,18 @@ func (q *SmartleadQueues) work(wq workqueue.TypedRateLimitingInterface[types.Nam
 		if shutdown {
 			return
 		}
-		if err := q.Carry(ctx, key); err != nil && ctx.Err() == nil {
+		err := q.Carry(ctx, key)
+		if err != nil && ctx.Err() == nil {
+			q.settle(id, key, false)
 			log.FromContext(ctx).V(1).Info("Smartlead call failed; retrying after the key's backoff", "mailbox", key.String())
 			wq.AddRateLimited(key)
 		} else {
 			wq.Forget(key)
 		}
 		wq.Done(key)
+		if err == nil {
+			q.settle(id, key, true)
+		}
 	}
 }
 
@@ -184,6 +193,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 		}
 	}()
 	now := clockNow(r.Clock)
+	ctx = callPriority(ctx, reapply) // pauses and resumes before drift reapplies, both before sync reads
 	e := &enforcer{sl: sc, creds: creds, mb: &mb, now: now, save: save, report: r.reporter(&mb)}
 	if reapply {
 		if err = e.reapply(ctx); err == nil {

@@ -55,7 +55,9 @@ func newFixtureIn(labels map[string]string, mode bgv1.Mode, tweak ...func(*bgv1.
 		Mode: mode,
 		Smartlead: bgv1.SmartleadSettings{BaseURL: srv.URL + "/api/v1", OrganizationID: f.org,
 			APIKeySecretRef:  &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"},
-			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"}},
+			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "smartlead", Key: "webhookSecret"},
+			// The stand-in's pace: tests count calls, not wait for Smartlead's Standard plan of 60 a minute.
+			RateLimit: bgv1.SmartleadRateLimit{RequestsPerMinute: 300, Burst: 10}},
 		Recovery: bgv1.RecoveryRules{Cooldown: metav1.Duration{Duration: 2 * time.Second},
 			MaxCooldown: metav1.Duration{Duration: 8 * time.Second}, CleanSends: 5},
 	}
@@ -512,7 +514,7 @@ var _ = Describe("Mailbox protection", func() {
 		}
 	})
 
-	It("spaces a burst of pauses through the API key's shared rate limiter (10 requests / 2 s)", func() {
+	It("spaces a burst of pauses through the API key's shared budget (spec.smartlead.rateLimit: 300 a minute, burst 10, in these fixtures)", func() {
 		f := newFixture(bgv1.ModeObserve, func(s *bgv1.ProtectionPolicySpec) {
 			s.Recovery.Cooldown.Duration, s.Recovery.MaxCooldown.Duration = time.Minute, time.Minute
 			s.Safety = bgv1.SafetyRules{MaxPausedPercent: 100, MinimumMailboxes: 1000}
@@ -533,7 +535,7 @@ var _ = Describe("Mailbox protection", func() {
 		f.setMode(bgv1.ModeEnforce) // 20 mailboxes to pause at once
 		Eventually(func() int { return len(f.sl.Calls()) }).WithTimeout(20 * time.Second).Should(Equal(n))
 		calls := f.sl.Calls()
-		// A token bucket of 5/s with a burst of 10: no interval holds more calls than that allows.
+		// A token bucket of 300 a minute (5/s) with a burst of 10: no interval holds more calls than that allows.
 		for i := range calls {
 			for j := i; j < len(calls); j++ {
 				allowed := 10 + 5*calls[j].At.Sub(calls[i].At).Seconds() + 1 // +1: clock granularity

@@ -726,7 +726,7 @@ var _ = Describe("A Smartlead outage", func() {
 			Expect(account(f, id).Suspended).To(BeTrue())
 		}
 		all := f.sl.Calls()
-		for i := range all { // the key's limiter (10 per 2 s, burst 10) held throughout, retries included
+		for i := range all { // the key's budget (the fixture's 300 a minute, burst 10) held throughout, retries included
 			for j := i; j < len(all); j++ {
 				Expect(float64(j-i+1)).To(BeNumerically("<=", 10+5*all[j].At.Sub(all[i].At).Seconds()+1), "calls %d..%d", i, j)
 			}

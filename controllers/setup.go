@@ -189,7 +189,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	if err := (&AccountSyncReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,
 		Shard: shard, Smartlead: opts.Smartlead, Writes: rate.NewLimiter(syncWriteQPS, syncWriteQPS/5),
-		APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+		APIReader: mgr.GetAPIReader(), Notifier: notifier}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the account sync: %w", err)
 	}
 	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,

@@ -25,11 +25,16 @@ type Credentials struct {
 	Namespace       string
 	APIKeySecretRef *bgv1.SecretKeySelector
 	BaseURL         string
+	// Policy, when set, is the policy these credentials are of, and RateLimit the budget it states for the
+	// key (the key's budget is the lowest its policies state); unset for the credentials a pause recorded.
+	Policy    string
+	RateLimit bgv1.SmartleadRateLimit
 }
 
 // CredentialsOf returns a policy's Smartlead credentials.
 func CredentialsOf(p *bgv1.ProtectionPolicy) Credentials {
-	return Credentials{Namespace: p.Namespace, APIKeySecretRef: p.Spec.Smartlead.APIKeySecretRef, BaseURL: p.Spec.Smartlead.BaseURL}
+	return Credentials{Namespace: p.Namespace, APIKeySecretRef: p.Spec.Smartlead.APIKeySecretRef, BaseURL: p.Spec.Smartlead.BaseURL,
+		Policy: p.Name, RateLimit: p.Spec.Smartlead.RateLimit}
 }
 
 // pauseCredentials returns the credentials recorded when a mailbox was paused, if any: a resume uses
@@ -84,7 +89,7 @@ func (p *SecretSmartleadProvider) For(ctx context.Context, creds Credentials) (s
 		return nil, fmt.Errorf("%w: Secret %q has no key %q", ErrNoAPIKey, ref.Name, ref.Key)
 	}
 	opts := p.Options
-	opts.Limiter = p.Limiters.For(key)
+	opts.Limiter = p.limiter(key, creds)
 	if p.Accounts != nil {
 		opts.Accounts = p.Accounts.For(creds.BaseURL, key)
 	}

@@ -101,6 +101,9 @@ type target struct {
 	wake    chan struct{}
 	limiter *rate.Limiter
 	status  bgv1.NotificationStatus
+	// retired is set when the target is no longer in its policy's spec (or the policy is gone): it
+	// delivers what it holds, then goes.
+	retired bool
 }
 
 // NeedLeaderElection is true: only the leader has transitions to announce.
@@ -146,7 +149,7 @@ func (d *Dispatcher) Notify(policy *bgv1.ProtectionPolicy, n Notice) {
 				go d.run(d.ctx, t)
 			}
 		}
-		t.mode = policy.Spec.Mode
+		t.mode, t.retired = policy.Spec.Mode, false // named by the spec again
 		t.pending = append(t.pending, n)
 		if over := len(t.pending) - d.maxPending(); over > 0 {
 			t.pending = append(t.pending[:0:0], t.pending[over:]...)
@@ -178,14 +181,70 @@ func (d *Dispatcher) Status(policy *bgv1.ProtectionPolicy) []bgv1.NotificationSt
 	return out
 }
 
+// Retain lets go of the targets of a policy that its spec no longer names (another URL Secret, another
+// type, fewer targets), or all of them when policy is nil (it was deleted): each delivers the notices it
+// holds, then goes. A key rotation or a deleted policy leaves nothing behind.
+func (d *Dispatcher) Retain(name types.NamespacedName, policy *bgv1.ProtectionPolicy) {
+	if d == nil {
+		return
+	}
+	keep := map[targetKey]bool{}
+	if policy != nil {
+		for i := range policy.Spec.Notifications {
+			keep[keyOf(policy, i)] = true
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for key, t := range d.targets {
+		if key.policy != name || keep[key] {
+			continue
+		}
+		t.retired = true
+		if len(t.pending) == 0 || d.ctx == nil {
+			delete(d.targets, key)
+		}
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Targets is how many notification targets are held.
+func (d *Dispatcher) Targets() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.targets)
+}
+
+// done reports whether a retired target has delivered all it held, and lets it go if so.
+func (d *Dispatcher) done(t *target) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !t.retired || len(t.pending) > 0 {
+		return false
+	}
+	if d.targets[t.key] == t {
+		delete(d.targets, t.key)
+	}
+	return true
+}
+
 // run delivers one target's notices: it waits for the first, gathers for the window, and sends them as
-// one message, within the target's rate limit.
+// one message, within the target's rate limit. A retired target ends once it holds nothing more.
 func (d *Dispatcher) run(ctx context.Context, t *target) {
 	for {
+		if d.done(t) {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.wake:
+		}
+		if d.done(t) {
+			return
 		}
 		if !sleep(ctx, d.window()) {
 			return

@@ -255,3 +255,29 @@ func TestEventsFilter(t *testing.T) {
 		t.Fatalf("messages %v", got)
 	}
 }
+
+// A rotated notification Secret, or a deleted policy, leaves no target behind: Retain lets go of the
+// targets the spec no longer names, once each has delivered what it held.
+func TestRetainLetsGoOfTargetsNoLongerNamed(t *testing.T) {
+	s := newSink(t)
+	d, policy, changed := fixture(t, bgv1.NotificationWebhook, s, nil)
+	d.Notify(policy, cascade[0])
+	waitChanged(t, changed)
+	rotated := policy.DeepCopy()
+	rotated.Spec.Notifications[0].URLSecretRef.Name = "alerts-2026-12"
+	d.Notify(rotated, cascade[1]) // its Secret does not exist: the notice is held and retried
+	d.Notify(policy, cascade[2])  // the old target still holds a notice when the spec changes
+	name := types.NamespacedName{Namespace: "acme", Name: "default"}
+	d.Retain(name, rotated)
+	waitChanged(t, changed) // the old target delivers what it held ...
+	for d.Targets() != 1 {  // ... and goes
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.received(); len(got) != 2 || !strings.Contains(got[1], "DomainPaused") {
+		t.Fatalf("the retired target's last notice was not delivered: %v", got)
+	}
+	d.Retain(name, nil) // the policy is deleted
+	for d.Targets() != 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

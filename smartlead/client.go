@@ -11,13 +11,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultBaseURL is Smartlead's API.
@@ -58,6 +61,9 @@ var (
 	ErrLastAccount = errors.New("the account is the last one of an ACTIVE campaign")
 	// ErrUnauthorized is returned when Smartlead rejects the API key.
 	ErrUnauthorized = errors.New("Smartlead rejected the API key")
+	// ErrEndlessListing is returned when the account listing does not end within MaxPages pages, or a page
+	// repeats the page before it.
+	ErrEndlessListing = errors.New("the account listing does not end")
 )
 
 // APIError is an unsuccessful answer from Smartlead. Its message never holds the API key.
@@ -85,7 +91,7 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Is lets errors.Is match ErrNotFound, ErrLastAccount and ErrUnauthorized.
+// Is lets errors.Is match ErrNotFound, ErrLastAccount, ErrUnauthorized and ErrEndlessListing.
 func (e *APIError) Is(target error) bool { return e.kind != nil && e.kind == target }
 
 // Retryable reports whether a later attempt may succeed (429, 5xx, timeouts).
@@ -218,7 +224,7 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 	notFound := &APIError{Op: "FindAccountID", StatusCode: http.StatusNotFound, Attempts: 1,
 		Message: "no email account with that address", kind: ErrNotFound}
 	if c.opts.Accounts != nil {
-		id, found, err := c.opts.Accounts.Find(ctx, email, c.ListAccounts)
+		id, found, err := c.opts.Accounts.Find(ctx, email, c.listAccounts)
 		if err != nil {
 			return 0, err
 		}
@@ -246,29 +252,75 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 	return id, nil
 }
 
-// ListAccounts implements Client.
+// ListAccounts implements Client. An account listed on two pages (the list shifted while it was read) is
+// returned once. A complete listing refreshes the key's account directory (Options.Accounts).
 func (c *HTTPClient) ListAccounts(ctx context.Context) ([]Account, error) {
-	var all []Account
-	err := c.pageAccounts(ctx, func(page []Account) bool {
-		all = append(all, page...)
-		return true
-	})
+	all, err := c.listAccounts(ctx)
+	if err == nil && c.opts.Accounts != nil {
+		c.opts.Accounts.Store(all)
+	}
 	return all, err
 }
 
+// listAccounts reads every account once.
+func (c *HTTPClient) listAccounts(ctx context.Context) ([]Account, error) {
+	var all []Account
+	seen := map[int64]bool{}
+	err := c.pageAccounts(ctx, func(page []Account) bool {
+		for _, a := range page {
+			if !seen[a.ID] {
+				seen[a.ID] = true
+				all = append(all, a)
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// MaxPages bounds one listing of the accounts: MaxPages pages of PageSize (100,000 accounts). A listing
+// that has not ended by then fails with ErrEndlessListing.
+const MaxPages = 1000
+
 // pageAccounts reads GET /email-accounts/ page by page, handing each page to more until it returns false
-// or a page is short.
+// or a page is short. It reads at most MaxPages pages and stops at a page that repeats the one before (a
+// server that ignores the offset), both with an error matching ErrEndlessListing: no answer makes it run,
+// or hold pages, without bound. A page that is not a JSON list is an error, never an empty organization.
 func (c *HTTPClient) pageAccounts(ctx context.Context, more func([]Account) bool) error {
-	for offset := 0; ; offset += PageSize {
-		var page []Account
+	var prev []Account
+	for n := range MaxPages {
+		offset := n * PageSize
+		var page *[]Account
 		q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(PageSize)}}
-		if err := c.do(ctx, "ListAccounts", http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
+		if err := c.do(ctx, opList, http.MethodGet, "/email-accounts/", q, nil, &page); err != nil {
 			return err
 		}
-		if !more(page) || len(page) < PageSize {
+		if page == nil {
+			return &APIError{Op: opList, StatusCode: http.StatusOK, Attempts: 1,
+				Message: fmt.Sprintf("the page at offset %d holds no account list (an empty body or null)", offset)}
+		}
+		if len(*page) > 0 && sameAccounts(prev, *page) {
+			return &APIError{Op: opList, StatusCode: http.StatusOK, Attempts: 1, kind: ErrEndlessListing,
+				Message: fmt.Sprintf("the page at offset %d repeats the page before it (the offset is ignored): stopped", offset)}
+		}
+		if !more(*page) || len(*page) < PageSize {
 			return nil
 		}
+		prev = *page
 	}
+	return &APIError{Op: opList, StatusCode: http.StatusOK, Attempts: 1, kind: ErrEndlessListing,
+		Message: fmt.Sprintf("more than %d pages of %d accounts, every one full: stopped", MaxPages, PageSize)}
+}
+
+// opList is the operation name of the account listing.
+const opList = "ListAccounts"
+
+// sameAccounts reports whether two pages list the same account ids in the same order.
+func sameAccounts(a, b []Account) bool {
+	return slices.EqualFunc(a, b, func(x, y Account) bool { return x.ID == y.ID })
 }
 
 // do sends one request, with retries, and decodes a successful JSON answer into out (when not nil).
@@ -310,7 +362,8 @@ func (c *HTTPClient) do(ctx context.Context, op, method, path string, query url.
 		if err != nil {
 			last.Message = c.redact(err.Error())
 		} else {
-			last.Message = c.redact(errorText(respBody))
+			// Redacted before it is cut: a key straddling the cut would otherwise leave its prefix behind.
+			last.Message = clip(c.redact(errorText(respBody)), maxErrorText)
 			last.kind = classify(code, last.Message)
 		}
 		if !last.Retryable() || attempt == c.opts.MaxAttempts {
@@ -342,7 +395,12 @@ func (c *HTTPClient) stop(op string, attempts int, last *APIError, err error) er
 	return &APIError{Op: op, Attempts: attempts, Message: err.Error()}
 }
 
-// send makes one request and returns the status, the Retry-After delay and at most 64 KiB of the body.
+// maxAnswer bounds the body read from one answer: a page of 100 accounts as Smartlead lists them is
+// about 130 KB (1.3 KB an account), well over the 64 KiB once read; 8 MiB leaves room for 60 KB accounts.
+const maxAnswer = 8 << 20
+
+// send makes one request and returns the status, the Retry-After delay and the body (at most maxAnswer:
+// a larger answer is an error, never a cut body decoded as if whole).
 func (c *HTTPClient) send(ctx context.Context, method, target string, body []byte) (int, time.Duration, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -361,9 +419,12 @@ func (c *HTTPClient) send(ctx context.Context, method, target string, body []byt
 		return 0, 0, nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return 0, 0, nil, err
+	}
+	if len(data) > maxAnswer {
+		return 0, 0, nil, fmt.Errorf("the answer (HTTP %d) is larger than %d MiB", resp.StatusCode, maxAnswer>>20)
 	}
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), data, nil
 }
@@ -375,9 +436,11 @@ func (c *HTTPClient) backoff(attempt int) time.Duration {
 	return max(d+jitter, time.Millisecond)
 }
 
-// redact removes the API key, raw or URL-encoded, from s.
+// redact removes the API key from s: raw, URL-encoded, or escaped as an HTML or JSON answer would echo it.
 func (c *HTTPClient) redact(s string) string {
-	for _, k := range []string{c.apiKey, url.QueryEscape(c.apiKey), url.PathEscape(c.apiKey)} {
+	quoted, _ := json.Marshal(c.apiKey)
+	for _, k := range []string{c.apiKey, url.QueryEscape(c.apiKey), url.PathEscape(c.apiKey), html.EscapeString(c.apiKey),
+		strings.Trim(string(quoted), `"`)} {
 		if k != "" {
 			s = strings.ReplaceAll(s, k, "REDACTED")
 		}
@@ -403,7 +466,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// errorText extracts a short error text from a Smartlead error body.
+// errorText extracts the error text from a Smartlead error body (not yet redacted nor cut).
 func errorText(body []byte) string {
 	var e struct {
 		Error   any    `json:"error"`
@@ -427,10 +490,21 @@ func errorText(body []byte) string {
 	if text == "" {
 		text = strings.TrimSpace(string(body))
 	}
-	if len(text) > 300 {
-		text = text[:300] + "…"
-	}
 	return text
+}
+
+// maxErrorText bounds the Smartlead error text kept in an APIError.
+const maxErrorText = 300
+
+// clip cuts s to at most n bytes, on a character boundary, marking the cut with "…".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // classify maps an unsuccessful answer to one of the package's sentinel errors, or nil.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,11 +21,11 @@ import (
 
 const apiKey = "sk-test/KEY+with&odd=chars"
 
-func newStandin(t *testing.T) (*standin.Server, string) {
-	t.Helper()
+func newStandin(tb testing.TB) (*standin.Server, string) {
+	tb.Helper()
 	s := standin.New(apiKey, "/api/v1")
 	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return s, srv.URL + "/api/v1"
 }
 
@@ -407,5 +410,330 @@ func TestListAccountsReadsTheSyncFields(t *testing.T) {
 	}
 	if n := len(sl.Calls()); n != 3 {
 		t.Fatalf("%d calls: %v", n, sl.CallStrings())
+	}
+}
+
+// A Smartlead error text is cut to a bounded length; an API key that the answer echoes across the cut
+// must not leave its prefix behind: the text is redacted first, then cut.
+func TestKeyStraddlingTheCutIsRedacted(t *testing.T) {
+	for _, at := range []int{280, 290, 295, 299} {
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusBadRequest)
+				msg := strings.Repeat("x", at) + r.URL.Query().Get("api_key") + " is not allowed to do this"
+				fmt.Fprintf(w, `{"error":%q}`, msg)
+			}))
+			defer echo.Close()
+			err := newClient(t, echo.URL, smartlead.Options{}).Suspend(context.Background(), 4021)
+			if err == nil {
+				t.Fatal("a 400 answered no error")
+			}
+			text := err.Error()
+			for n := 1; n <= len(apiKey); n++ {
+				if strings.Contains(text, apiKey[:n]+"…") || (n >= 4 && strings.Contains(text, apiKey[:n])) {
+					t.Fatalf("the error keeps a prefix of the key (%q): %q", apiKey[:n], text[len(text)-60:])
+				}
+			}
+			if at+len("REDACTED") <= 300 && !strings.Contains(text, "REDACTED") {
+				t.Fatalf("the key is not visibly redacted: %q", text)
+			}
+		})
+	}
+}
+
+// An answer that is not JSON (a proxy's or load balancer's HTML error page) may echo the key escaped as
+// HTML or inside a JSON string; it is redacted in every form.
+func TestKeyEscapedInAnHTMLOrJSONAnswerIsRedacted(t *testing.T) {
+	for name, body := range map[string]func(key string) string{
+		"html": func(key string) string {
+			return "<html><body><h1>502 Bad Gateway</h1><p>upstream failed for /suspend?api_key=" + html.EscapeString(key) + "</p></body></html>"
+		},
+		"json-escaped": func(key string) string {
+			return `{"message":"bad key ` + strings.ReplaceAll(key, "&", `\u0026`) + `"` // cut short: not valid JSON
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, body(r.URL.Query().Get("api_key")))
+			}))
+			defer srv.Close()
+			err := newClient(t, srv.URL, smartlead.Options{}).Unsuspend(context.Background(), 4021)
+			if err == nil || strings.Contains(err.Error(), "sk-test") || !strings.Contains(err.Error(), "REDACTED") {
+				t.Fatalf("error %v", err)
+			}
+		})
+	}
+}
+
+// accountPages serves GET /email-accounts/ from page(offset), counting the requests.
+func accountPages(t *testing.T, page func(offset int) string) (base string, requests *atomic.Int64) {
+	t.Helper()
+	requests = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, page(offset))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests
+}
+
+// fullPage is a page of PageSize distinct accounts starting at id first.
+func fullPage(first int) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range smartlead.PageSize {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"id":%d,"from_email":"sender%d@outreach-acme.com","message_per_day":40,"is_suspended":false}`, first+i, first+i)
+	}
+	return b.String() + "]"
+}
+
+// A server (or a tenant's own baseURL) that always answers a full page of new accounts cannot make a
+// listing run for ever or hold more than MaxPages pages: it ends with an error saying so.
+func TestListingIsBoundedAgainstAnEndlessServer(t *testing.T) {
+	base, requests := accountPages(t, func(offset int) string { return fullPage(880000 + offset) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(ctx)
+	if !errors.Is(err, smartlead.ErrEndlessListing) {
+		t.Fatalf("err = %v, want ErrEndlessListing", err)
+	}
+	if n := requests.Load(); n != smartlead.MaxPages {
+		t.Fatalf("%d requests, want exactly MaxPages (%d)", n, smartlead.MaxPages)
+	}
+	if accounts != nil {
+		t.Fatalf("an unbounded listing returned %d accounts; it must return none (they are not the whole list)", len(accounts))
+	}
+}
+
+// A server that ignores the offset answers the same full page again: the listing stops at the repeat.
+func TestListingStopsWhenAPageRepeats(t *testing.T) {
+	base, requests := accountPages(t, func(int) string { return fullPage(4100) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := newClient(t, base, smartlead.Options{}).ListAccounts(ctx)
+	if !errors.Is(err, smartlead.ErrEndlessListing) || !strings.Contains(err.Error(), "repeats") {
+		t.Fatalf("err = %v, want ErrEndlessListing naming the repeat", err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2 (the page and its repeat)", n)
+	}
+}
+
+// What else a listing page may be: a shorter last page ends it; accounts that shift between pages while
+// they are read (one shows on two pages) are listed once; an answer that is no list at all (an empty
+// body, null, an object, an HTML page answered 200) is an error, never an empty organization — that would
+// mark every Mailbox's account as gone.
+func TestListingPagesOfEveryShape(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		page    func(offset int) string
+		want    int
+		wantErr string
+	}{
+		{"shorter last page", func(offset int) string {
+			if offset == 200 {
+				return `[{"id":9001,"from_email":"last@outreach-acme.com"}]`
+			}
+			return fullPage(7000 + offset)
+		}, 201, ""},
+		{"empty last page", func(offset int) string {
+			if offset == 100 {
+				return `[]`
+			}
+			return fullPage(7000 + offset)
+		}, 100, ""},
+		{"an account on two pages", func(offset int) string {
+			if offset == 100 {
+				return `[{"id":7099,"from_email":"sender7099@outreach-acme.com"},{"id":7200,"from_email":"new@outreach-acme.com"}]`
+			}
+			return fullPage(7000 + offset)
+		}, 101, ""},
+		{"empty body", func(int) string { return "" }, 0, "no account list"},
+		{"null", func(int) string { return "null" }, 0, "no account list"},
+		{"an object", func(int) string { return `{"data":[]}` }, 0, "decoding"},
+		{"an HTML page", func(int) string { return "<html><body>Maintenance</body></html>" }, 0, "decoding"},
+		{"an answer over 8 MiB", func(int) string { return "[" + strings.Repeat(" ", 9<<20) + "]" }, 0, "larger than 8 MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _ := accountPages(t, tc.page)
+			accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(context.Background())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(accounts) != tc.want {
+				t.Fatalf("%d accounts, %v; want %d", len(accounts), err, tc.want)
+			}
+		})
+	}
+}
+
+// An address's id is not trusted for ever: an account deleted in Smartlead and re-created under a new id
+// (what people do with a burnt mailbox) is found once the list is older than MaxAge, and at once after a
+// complete listing of the key (the account sync's), which refreshes the directory at no extra call.
+func TestDirectoryFindsAnAccountRecreatedUnderANewID(t *testing.T) {
+	sl, base := newStandin(t)
+	for i := range 120 {
+		sl.AddAccount(fmt.Sprintf("sdr%03d@acme-mail.com", i))
+	}
+	first := sl.AddAccount("ops@acme-mail.com")
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	dirs := &smartlead.Directories{Now: func() time.Time { return now }}
+	c := newClient(t, base, smartlead.Options{Accounts: dirs.For(base, apiKey)})
+	ctx := context.Background()
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != first {
+		t.Fatalf("FindAccountID = %d, %v; want %d", got, err, first)
+	}
+	sl.DeleteAccount(first)
+	second := sl.AddAccount("ops@acme-mail.com")
+	now = now.Add(time.Minute)
+	calls := len(sl.Calls())
+	if got, _ := c.FindAccountID(ctx, "ops@acme-mail.com"); got != first || len(sl.Calls()) != calls {
+		t.Fatalf("within MaxAge: %d and %d more calls; want the id held (%d) and no call", got, len(sl.Calls())-calls, first)
+	}
+	now = now.Add(smartlead.DefaultMaxAge)
+	sl.Inject(standin.Fault{Count: 5, Code: http.StatusBadGateway, Method: "GET"}) // the list cannot be read now
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != first {
+		t.Fatalf("after MaxAge, the list failing: %d, %v; want the id held, %d", got, err, first)
+	}
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != second {
+		t.Fatalf("after MaxAge: %d, %v; want the re-created account %d", got, err, second)
+	}
+
+	sl.DeleteAccount(second)
+	third := sl.AddAccount("ops@acme-mail.com")
+	if _, err := c.ListAccounts(ctx); err != nil { // the sync's read
+		t.Fatal(err)
+	}
+	calls = len(sl.Calls())
+	if got, err := c.FindAccountID(ctx, "ops@acme-mail.com"); err != nil || got != third || len(sl.Calls()) != calls {
+		t.Fatalf("after a sync: %d, %v, %d more calls; want %d from the sync's list", got, err, len(sl.Calls())-calls, third)
+	}
+}
+
+// A rotated key's account directory does not stay for ever: unused for IdleRelease, it is let go.
+func TestDirectoriesReleaseIdleKeys(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	dirs := &smartlead.Directories{Now: func() time.Time { return now }, IdleRelease: time.Hour}
+	old := dirs.For("https://server.smartlead.ai/api/v1", "sk-rotated-away")
+	now = now.Add(30 * time.Minute)
+	kept := dirs.For("https://server.smartlead.ai/api/v1", "sk-in-use")
+	now = now.Add(45 * time.Minute)
+	dirs.For("https://server.smartlead.ai/api/v1", "sk-new")
+	if n := dirs.Len(); n != 2 {
+		t.Fatalf("%d directories held, want 2 (in use, new)", n)
+	}
+	if dirs.For("https://server.smartlead.ai/api/v1", "sk-in-use") != kept || dirs.For("https://server.smartlead.ai/api/v1", "sk-rotated-away") == old {
+		t.Fatal("the wrong directory was let go")
+	}
+}
+
+// realAccount is an email account as Smartlead's GET /email-accounts/ lists it, with the fields bounceguard
+// does not read (about 1.3 KB each).
+func realAccount(id int) string {
+	return fmt.Sprintf(`{"id":%d,"created_at":"2025-03-14T09:26:53.000Z","updated_at":"2026-11-30T17:02:11.000Z",`+
+		`"user_id":48213,"from_name":"Jordan Ellis","from_email":"jordan.ellis%d@getacme-mail.com","username":"jordan.ellis%d@getacme-mail.com",`+
+		`"password":null,"smtp_host":"smtp.gmail.com","smtp_port":465,"smtp_port_type":"SSL","message_per_day":40,`+
+		`"different_reply_to_address":"","is_different_imap_account":false,"imap_username":"jordan.ellis%d@getacme-mail.com",`+
+		`"imap_password":null,"imap_host":"imap.gmail.com","imap_port":993,"imap_port_type":"SSL",`+
+		`"signature":"<div>Jordan Ellis<br>Account Executive, Acme Corp<br><a href=\"https://acme.example\">acme.example</a><br>+1 (415) 555-0142</div>",`+
+		`"custom_tracking_domain":"track.getacme-mail.com","bcc_email":null,"is_smtp_success":true,"is_imap_success":true,`+
+		`"smtp_failure_error":null,"imap_failure_error":null,"type":"GMAIL","daily_sent_count":17,"client_id":null,`+
+		`"campaign_count":3,"is_suspended":false,"warmup_details":{"status":"ACTIVE","total_sent_count":2841,"total_spam_count":12,`+
+		`"warmup_reputation":"98%%","warmup_key_id":"coral-lake-%d","max_email_per_day":20,"reply_rate":38,"warmup_min_count":5,`+
+		`"warmup_max_count":20,"daily_rampup":2,"is_rampup_enabled":true},"tags":[{"id":771,"name":"Q4 outbound","color":"#1E90FF"}]}`,
+		id, id, id, id, id)
+}
+
+// A page of 100 accounts as Smartlead really lists them is well over 64 KiB: it is read whole, not cut
+// into JSON that does not decode (which failed every sync of an organization with more than ~50 accounts).
+func TestListingReadsFullSizePages(t *testing.T) {
+	base, _ := accountPages(t, func(offset int) string {
+		n := min(smartlead.PageSize, 230-offset)
+		parts := make([]string, 0, n)
+		for i := range n {
+			parts = append(parts, realAccount(51000+offset+i))
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	})
+	if size := len(realAccount(51000)) * smartlead.PageSize; size < 96<<10 {
+		t.Fatalf("the page is only %d bytes", size)
+	}
+	accounts, err := newClient(t, base, smartlead.Options{}).ListAccounts(context.Background())
+	if err != nil || len(accounts) != 230 {
+		t.Fatalf("%d accounts, %v; want 230", len(accounts), err)
+	}
+	if a := accounts[229]; a.ID != 51229 || a.FromEmail != "jordan.ellis51229@getacme-mail.com" || !a.WarmupEnabled() || a.DailySentCount != 17 {
+		t.Fatalf("the last account read: %+v", a)
+	}
+}
+
+// A 429's Retry-After may be anything: seconds, an HTTP date, nothing, garbage, a negative or fractional
+// number, or a day. The call still succeeds on its retry; a usable value holds the key, never longer
+// than MaxWait; an unusable one falls back to the backoff.
+func TestOddRetryAfterValues(t *testing.T) {
+	for _, tc := range []struct {
+		retryAfter string
+		held       bool
+	}{
+		{"1", true}, {"86400", true}, {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), true},
+		{"", false}, {"soon", false}, {"-5", false}, {"1.5", false}, {"0", false},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), false},
+	} {
+		t.Run(tc.retryAfter, func(t *testing.T) {
+			sl, base := newStandin(t)
+			id := sl.AddAccount("ops@getacme-mail.com")
+			sl.Inject(standin.Fault{Count: 1, Code: http.StatusTooManyRequests, RetryAfter: tc.retryAfter})
+			lim := smartlead.NewLimiter(rate.Inf, 1)
+			const maxWait = 300 * time.Millisecond
+			c := newClient(t, base, smartlead.Options{Limiter: lim, MaxWait: maxWait})
+			start := time.Now()
+			if err := c.Suspend(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			held := lim.HeldUntil()
+			if tc.held != !held.IsZero() {
+				t.Fatalf("held until %v; want a hold: %v", held, tc.held)
+			}
+			if held.Sub(start) > maxWait+50*time.Millisecond {
+				t.Fatalf("held for %s, more than MaxWait %s", held.Sub(start), maxWait)
+			}
+			if calls := sl.CallStrings(); len(calls) != 2 {
+				t.Fatalf("calls %v", calls)
+			}
+		})
+	}
+}
+
+// An answer whose headers come but whose body stalls is a timeout like any other: retried, then reported
+// without the key.
+func TestStalledBodyIsATimeout(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, `[{"id":51000,"from_email":"jordan`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, smartlead.Options{HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}, MaxAttempts: 3})
+	_, err := c.ListAccounts(context.Background())
+	var apiErr *smartlead.APIError
+	if !errors.As(err, &apiErr) || !apiErr.Retryable() || requests.Load() != 3 || strings.Contains(err.Error(), "sk-test") {
+		t.Fatalf("err %v after %d requests; want a retryable error after 3, without the key", err, requests.Load())
 	}
 }

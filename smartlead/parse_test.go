@@ -42,7 +42,7 @@ func TestErrorTextAndClassify(t *testing.T) {
 		{422, `{"error":{"field":"x"}}`, `{"field":"x"}`, nil},
 		{500, strings.Repeat("x", 400), strings.Repeat("x", 300) + "…", nil},
 	} {
-		text := errorText([]byte(tc.body))
+		text := clip(errorText([]byte(tc.body)), maxErrorText)
 		if text != tc.text {
 			t.Errorf("errorText(%q) = %q, want %q", tc.body, text, tc.text)
 		}

@@ -144,11 +144,35 @@ type SmartleadSettings struct {
 	// +kubebuilder:default=Suspend
 	// +optional
 	PauseAction PauseAction `json:"pauseAction,omitempty"`
+	// RateLimit is the request budget of the API key: Smartlead's Standard plan allows 60 requests a
+	// minute with a burst of 10 (Pro: 120 a minute). Every policy using the same key shares one budget, the
+	// lowest any of them states (rate and burst each). It is spent by urgency: pauses and resumes first,
+	// then drift reapplies, then the account sync's reads.
+	// +kubebuilder:default={}
+	// +optional
+	RateLimit SmartleadRateLimit `json:"rateLimit,omitzero"`
 	// Sync reads the organization's email accounts with the API key, periodically and at start: it
 	// creates Mailboxes, records what Smartlead shows of each, and finds drift and unmonitored mailboxes.
 	// +kubebuilder:default={}
 	// +optional
 	Sync SyncSettings `json:"sync,omitzero"`
+}
+
+// SmartleadRateLimit is the request budget of a Smartlead API key.
+// +kubebuilder:validation:XValidation:rule="!has(self.burst) || !has(self.requestsPerMinute) || self.burst <= self.requestsPerMinute",message="burst must not exceed requestsPerMinute"
+type SmartleadRateLimit struct {
+	// RequestsPerMinute is the sustained rate of requests the key may make.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=6000
+	// +kubebuilder:default=60
+	// +optional
+	RequestsPerMinute int32 `json:"requestsPerMinute,omitempty"`
+	// Burst is how many requests may go at once, after a quiet spell.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=10
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
 }
 
 // DriftAction is what the account sync does about a paused mailbox that Smartlead shows sending again.

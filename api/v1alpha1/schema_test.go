@@ -93,6 +93,7 @@ var _ = Describe("ProtectionPolicy defaults", func() {
 		Expect(s.Recovery.CleanSends).To(Equal(int32(25)))
 		Expect(s.Smartlead.BaseURL).To(Equal("https://server.smartlead.ai/api/v1"))
 		Expect(s.Smartlead.PauseAction).To(Equal(bgv1.PauseActionSuspend))
+		Expect(s.Smartlead.RateLimit).To(Equal(bgv1.SmartleadRateLimit{RequestsPerMinute: 60, Burst: 10}))
 		Expect(s.AutoDiscover).To(Equal(ptr.To(true)))
 		Expect(s.Safety).To(Equal(bgv1.SafetyRules{MaxPausedPercent: 50, MinimumMailboxes: 10}))
 	})
@@ -183,6 +184,14 @@ var _ = Describe("validation", func() {
 		Entry("more than 20 bounces", int64(21), "spec.mailbox.pause.bounces in body should be less than or equal to 20",
 			"spec", "mailbox", "pause", "bounces"),
 		Entry("unknown pauseAction", "Delete", `Unsupported value: "Delete"`, "spec", "smartlead", "pauseAction"),
+		Entry("rateLimit requestsPerMinute 0", int64(0),
+			"spec.smartlead.rateLimit.requestsPerMinute in body should be greater than or equal to 1", "spec", "smartlead", "rateLimit", "requestsPerMinute"),
+		Entry("rateLimit requestsPerMinute above 6000", int64(6001),
+			"spec.smartlead.rateLimit.requestsPerMinute in body should be less than or equal to 6000", "spec", "smartlead", "rateLimit", "requestsPerMinute"),
+		Entry("rateLimit burst 0", int64(0),
+			"spec.smartlead.rateLimit.burst in body should be greater than or equal to 1", "spec", "smartlead", "rateLimit", "burst"),
+		Entry("rateLimit burst above the default 60 a minute", int64(70),
+			"burst must not exceed requestsPerMinute", "spec", "smartlead", "rateLimit", "burst"),
 		Entry("baseURL not http(s)", "ftp://x", "spec.smartlead.baseURL in body should match", "spec", "smartlead", "baseURL"),
 		Entry("organizationID with spaces", "a b", "spec.smartlead.organizationID in body should match",
 			"spec", "smartlead", "organizationID"),
