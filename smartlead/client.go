@@ -483,8 +483,12 @@ func errorText(body []byte) string {
 				text = string(b)
 			}
 		}
-		if text == "" {
-			text = e.Message
+		// Both are read: some answers put a generic "Bad Request" in error and what happened in message.
+		switch m := strings.TrimSpace(e.Message); {
+		case text == "":
+			text = m
+		case m != "" && m != text:
+			text += ": " + m
 		}
 	}
 	if text == "" {

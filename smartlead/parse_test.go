@@ -37,6 +37,10 @@ func TestErrorTextAndClassify(t *testing.T) {
 	}{
 		{400, `{"error":"Cannot remove the last email account of an ACTIVE campaign"}`, "Cannot remove the last email account of an ACTIVE campaign", ErrLastAccount},
 		{400, `{"message":"email_account_ids is required"}`, "email_account_ids is required", nil},
+		// A generic error with the real text in message (the shape of many Express APIs' 400s): both are read.
+		{400, `{"error":"Bad Request","message":"Cannot remove the last email account of an ACTIVE campaign"}`,
+			"Bad Request: Cannot remove the last email account of an ACTIVE campaign", ErrLastAccount},
+		{400, `{"error":"Campaign is archived","message":"Campaign is archived"}`, "Campaign is archived", nil},
 		{404, `{"error":"Email account not found"}`, "Email account not found", ErrNotFound},
 		{401, `plain text`, "plain text", ErrUnauthorized},
 		{422, `{"error":{"field":"x"}}`, `{"field":"x"}`, nil},
