@@ -123,16 +123,15 @@ func mailboxFor(ns, email, policy string) *bgv1.Mailbox {
 func stampingProxy(receiver string) *httptest.Server {
 	target, err := url.Parse("http://" + receiver)
 	Expect(err).NotTo(HaveOccurred())
-	rp := httputil.NewSingleHostReverseProxy(target)
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		direct(r)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.SetXForwarded()
 		id := make([]byte, 16)
 		_, _ = rand.Read(id)
-		r.Header.Set("X-Request-Id", hex.EncodeToString(id))
-		r.Header.Set("X-Forwarded-Proto", "https")
-		r.Header.Set("X-Real-Ip", "203.0.113.7")
-	}
+		r.Out.Header.Set("X-Request-Id", hex.EncodeToString(id))
+		r.Out.Header.Set("X-Forwarded-Proto", "https")
+		r.Out.Header.Set("X-Real-Ip", "203.0.113.7")
+	}}
 	return httptest.NewServer(rp)
 }
 

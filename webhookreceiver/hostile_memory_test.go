@@ -45,6 +45,7 @@ func startSlowBody(t testing.TB, addr, org string, size int) *slowBody {
 	go func() {
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err == nil {
+			_ = resp.Body.Close() // the status is all the test reads
 			sb.answer <- resp
 		}
 		close(sb.answer)
@@ -157,6 +158,7 @@ func TestHostileOrganizationCheckedBeforeTheBody(t *testing.T) {
 		if err != nil {
 			t.Fatalf("organization %q: no answer while the body is incomplete: %v", org, err)
 		}
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("organization %q: %d", org, resp.StatusCode)
 		}

@@ -113,8 +113,12 @@ func (c *buildContext) copyInto(src, dst string, dstIsDir bool) error {
 		return fmt.Errorf("COPY %s: not in the build context: %w", src, err)
 	}
 	if !info.IsDir() {
-		if skip, err := c.excluded(src); err != nil || skip {
-			return fmt.Errorf("COPY %s: excluded by .dockerignore (%v)", src, err)
+		skip, err := c.excluded(src)
+		if err != nil {
+			return fmt.Errorf("COPY %s: matching .dockerignore: %w", src, err)
+		}
+		if skip {
+			return fmt.Errorf("COPY %s: excluded by .dockerignore", src)
 		}
 		target := dst
 		if dstIsDir {
