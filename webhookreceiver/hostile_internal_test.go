@@ -302,3 +302,28 @@ func TestHostileUnsignedSiblingCannotSquatAnAddress(t *testing.T) {
 		t.Fatal("the signed event was not counted under the signed policy")
 	}
 }
+
+// A signed policy's Secret that holds only whitespace — emptied mid-rotation, or written from a file with
+// just a newline — cannot be checked either: 503, never a fall-back to an unsigned policy of the same
+// organization (which would answer 200 and discover the victim's sender in the other tenant's namespace).
+func TestHostileBlankSignedSecretNeverFallsBackToUnsignedPolicy(t *testing.T) {
+	const org = "shared-org"
+	victim := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "victim"},
+		Spec: bgv1.ProtectionPolicySpec{Smartlead: bgv1.SmartleadSettings{OrganizationID: org,
+			WebhookSecretRef: &bgv1.SecretKeySelector{Name: "wh", Key: "secret"}}}}
+	attacker := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "attacker"},
+		Spec: bgv1.ProtectionPolicySpec{AutoDiscover: ptr.To(true), Smartlead: bgv1.SmartleadSettings{OrganizationID: org}}}
+	for _, blank := range []string{"\n", " \n\t\n"} {
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "wh", Namespace: "victim"}, Data: map[string][]byte{"secret": []byte(blank)}}
+		s, c := buildTestServer(t, nil, logr.Discard(), victim.DeepCopy(), attacker.DeepCopy(), secret)
+		body := bounceFrom("vera@victim.com", "<v1@victim.com>")
+		rec := post(s.Handler(), body, map[string]string{"X-Organization-Id": org, "X-Smartlead-Signature": Sign([]byte(body), testSecret)})
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("signed event while the Secret holds %q: %d %s", blank, rec.Code, rec.Body.String())
+		}
+		var list bgv1.MailboxList
+		if err := c.List(context.Background(), &list, client.InNamespace("attacker")); err != nil || len(list.Items) != 0 {
+			t.Errorf("the unsigned tenant's namespace got %d Mailboxes (%v)", len(list.Items), err)
+		}
+	}
+}
