@@ -22,6 +22,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // DomainReconciler aggregates a Domain's mailboxes, runs the domain state machine and, by its health,
@@ -226,13 +227,21 @@ func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object)
 
 // ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as
 // bounceguard's own, governed by the namespace's "default" policy, so Healthy for now) when there is none.
-func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) (bgv1.Health, string, error) {
+// A mailbox of a policy with a webhook secret does not follow a Domain whose policy has none
+// (webhookreceiver.FollowsDomain): nothing is returned for it.
+func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) (bgv1.Health, string, error) {
 	name := mb.Domain()
 	if name == "" {
 		return "", "", nil
 	}
 	var d bgv1.Domain
 	err := c.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d)
+	if err == nil {
+		follows, err := webhookreceiver.FollowsDomain(ctx, c, policy, &d)
+		if err != nil || !follows {
+			return "", "", err
+		}
+	}
 	if !apierrors.IsNotFound(err) {
 		return d.Status.Health, d.Status.HealthMessage, err
 	}

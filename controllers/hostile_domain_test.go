@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
@@ -44,6 +45,45 @@ var _ = Describe("Hostile compositions at the domain", func() {
 			"forged bounces in the unsigned policy's Mailboxes paused the signed policy's accounts through their domain")
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
 		Expect(d.Status.Health).NotTo(Equal(bgv1.HealthPaused))
+	})
+
+	// The same composition the other way round: the namespace's "default" (which governs the Domains
+	// bounceguard creates) is the unsigned trial, and the signed Enforce policy has another name. The
+	// Domain is the trial's and counts the forged Mailboxes; a signed policy's mailbox must not follow a
+	// pause of a Domain whose policy takes unauthenticated webhooks.
+	It("a signed policy's mailboxes do not follow the pause of a Domain governed by an unsigned policy", func() {
+		f := newFixture(bgv1.ModeEnforce, longCooldown)
+		prod := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "prod", Namespace: f.ns}, Spec: *f.policy.Spec.DeepCopy()}
+		Expect(k8s.Create(ctx, prod)).To(Succeed())
+		DeferCleanup(func() { _ = k8s.Delete(ctx, prod) })
+		Expect(retry.RetryOnConflict(conflictRetry, func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), f.policy); err != nil {
+				return err
+			}
+			f.policy.Spec.Mode, f.policy.Spec.Smartlead.WebhookSecretRef = bgv1.ModeObserve, nil
+			f.policy.Spec.Smartlead.OrganizationID = "trial-" + f.org
+			return k8s.Update(ctx, f.policy)
+		})).To(Succeed())
+		var ids []int64
+		for i := range 2 {
+			email := fmt.Sprintf("real%d@acme.com", i)
+			id := f.sl.AddAccount(email)
+			ids = append(ids, id)
+			mb := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("real%d-acme-com", i), Namespace: f.ns},
+				Spec: bgv1.MailboxSpec{Email: email, SmartleadAccountID: ptrTo(id), PolicyRef: bgv1.LocalPolicyReference{Name: "prod"}}}
+			Expect(k8s.Create(ctx, mb)).To(Succeed())
+		}
+		for i := range 2 {
+			mb := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("forged%d-acme-com", i), Namespace: f.ns,
+				Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
+				Spec: bgv1.MailboxSpec{Email: fmt.Sprintf("forged%d@acme.com", i)}}
+			Expect(k8s.Create(ctx, mb)).To(Succeed())
+			record(mb, 60, 5)
+		}
+		d := &bgv1.Domain{ObjectMeta: metav1.ObjectMeta{Name: "acme.com", Namespace: f.ns}}
+		Eventually(domainHealth(d)).Should(Equal(bgv1.HealthPaused), "the trial's own Domain may say Paused (Observe)")
+		Consistently(func() []bool { return f.suspended(ids) }).WithTimeout(3*time.Second).Should(Equal(repeat(false, 2)),
+			"the signed policy's accounts were paused by an unsigned policy's Domain")
 	})
 })
 

@@ -183,7 +183,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		setReady(&mb.Status.Conditions, mb.Generation, reason, msg)
 		return ctrl.Result{}, nil
 	}
-	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb)
+	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb, &policy)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
