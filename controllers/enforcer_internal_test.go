@@ -486,6 +486,28 @@ func TestA404FromEveryPathIsNotAGoneAccount(t *testing.T) {
 			t.Fatalf("pause: %v, %+v", err, r.account(id))
 		}
 	})
+	t.Run("every path answers 404 from just after the campaign list", func(t *testing.T) {
+		r := newEnforcerRig(t)
+		id := r.sl.AddAccount("lea.brandt@acme-mail.io")
+		c := r.sl.AddCampaign("ACTIVE", r.sl.AddAccount("max.ortiz@acme-mail.io"), id)
+		r.mailbox("lea.brandt@acme-mail.io", id)
+		e := r.enforcer()
+		save := e.save
+		e.save = func(ctx context.Context) error {
+			if len(r.mb.Status.Smartlead.RemovedCampaignIDs) > 0 && len(r.sl.CallStrings("DELETE")) == 0 {
+				r.sl.Inject(standin.Fault{Count: -1, Code: http.StatusNotFound})
+			}
+			return save(ctx)
+		}
+		err := e.pause(context.Background(), bgv1.PauseActionRemoveFromCampaigns, "BounceThreshold")
+		if err == nil || r.saved.Paused || slices.Contains(r.saved.SkippedCampaignIDs, c) || !slices.Contains(r.saved.RemovedCampaignIDs, c) {
+			t.Fatalf("pause: %v; the campaign was taken for gone while the account still sends in it: %+v", err, r.saved)
+		}
+		r.sl.ClearFaults()
+		if err := r.pause(bgv1.PauseActionRemoveFromCampaigns); err != nil || slices.Contains(r.campaign(c), id) {
+			t.Fatalf("pause: %v, campaign %v", err, r.campaign(c))
+		}
+	})
 	t.Run("by address", func(t *testing.T) {
 		r := newEnforcerRig(t)
 		r.sl.AddAccount("kai.rowe@acme-mail.io")

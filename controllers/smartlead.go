@@ -382,7 +382,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 				err = nil
 			case e.gone(ctx, id, err, false):
 				return e.accountGone(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err)
-			case errors.Is(err, smartlead.ErrNotFound):
+			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
 				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
 				e.skipCampaign(cid, "removing", err)
 				err = nil
