@@ -22,6 +22,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // DomainReconciler aggregates a Domain's mailboxes, runs the domain state machine and, by its health,
@@ -77,9 +78,26 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	}()
 	st := &d.Status
 	st.ObservedGeneration = d.Generation
+	var policy bgv1.ProtectionPolicy
+	policyName := d.PolicyName()
+	perr := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: policyName}, &policy)
+	if perr != nil && !apierrors.IsNotFound(perr) {
+		return ctrl.Result{}, fmt.Errorf("reading the domain's policy: %w", perr)
+	}
+	signed := perr == nil && policy.Spec.Smartlead.WebhookSecretRef != nil
 	st.Mailboxes, st.UnhealthyMailboxes, st.PausedMailboxes = 0, 0, 0
+	unsigned := map[string]bool{} // by policy name: whether it takes unauthenticated webhooks (or is missing)
 	for i := range mailboxes.Items {
 		mb := &mailboxes.Items[i]
+		if signed {
+			skip, err := r.unsignedPolicy(ctx, mb, unsigned)
+			if err != nil {
+				return ctrl.Result{}, fmt.Errorf("reading a mailbox's policy: %w", err)
+			}
+			if skip {
+				continue
+			}
+		}
 		st.Mailboxes++
 		if protection.Unhealthy(mb.Status.Health) {
 			st.UnhealthyMailboxes++
@@ -90,12 +108,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	}
 	st.UnhealthyPercent = protection.Percent(st.UnhealthyMailboxes, st.Mailboxes)
 
-	var policy bgv1.ProtectionPolicy
-	policyName := d.PolicyName()
-	if err := r.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: policyName}, &policy); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("reading the domain's policy: %w", err)
-		}
+	if perr != nil {
 		setReady(&st.Conditions, d.Generation, ReasonPolicyNotFound,
 			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", policyName, d.Namespace))
 		return ctrl.Result{}, nil
@@ -118,6 +131,25 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	setDomainConditions(&d, rules)
 	setDomainHealth(d.Namespace, d.Name, st.Health)
 	return ctrl.Result{RequeueAfter: dec.RequeueAfter}, nil
+}
+
+// unsignedPolicy reports whether a mailbox's own policy accepts webhooks without a secret, or is missing
+// (memo holds the answers by policy name). The Domain of a policy that authenticates its webhooks does not
+// count such mailboxes: anyone who knows that policy's organization id can have the receiver discover
+// Mailboxes under it and bounce them, and a cascade from them would pause the signed policy's mailboxes
+// on unauthenticated requests (or healthy ones would dilute the domain's share of unhealthy mailboxes).
+func (r *DomainReconciler) unsignedPolicy(ctx context.Context, mb *bgv1.Mailbox, memo map[string]bool) (bool, error) {
+	name := mb.PolicyName()
+	if v, ok := memo[name]; ok {
+		return v, nil
+	}
+	var p bgv1.ProtectionPolicy
+	err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &p)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, err
+	}
+	memo[name] = err != nil || p.Spec.Smartlead.WebhookSecretRef == nil
+	return memo[name], nil
 }
 
 // modeNote says, in a notification, that a mode does not act on a transition in Smartlead.
@@ -195,13 +227,21 @@ func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object)
 
 // ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as
 // bounceguard's own, governed by the namespace's "default" policy, so Healthy for now) when there is none.
-func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox) (bgv1.Health, string, error) {
+// A mailbox of a policy with a webhook secret does not follow a Domain whose policy has none
+// (webhookreceiver.FollowsDomain): nothing is returned for it.
+func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) (bgv1.Health, string, error) {
 	name := mb.Domain()
 	if name == "" {
 		return "", "", nil
 	}
 	var d bgv1.Domain
 	err := c.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d)
+	if err == nil {
+		follows, err := webhookreceiver.FollowsDomain(ctx, c, policy, &d)
+		if err != nil || !follows {
+			return "", "", err
+		}
+	}
 	if !apierrors.IsNotFound(err) {
 		return d.Status.Health, d.Status.HealthMessage, err
 	}

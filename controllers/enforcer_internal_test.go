@@ -439,3 +439,83 @@ func addBack(r *enforcerRig, campaign, id int64) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// A 404 that is not the account's — every path answering 404 (a gateway or load balancer between
+// deploys, a base URL that lost its /api/v1) — is not a deleted account: the pause record is kept (the
+// account is still suspended in Smartlead) and the step is retried; once Smartlead answers again the
+// resume undoes the pause. Only a 404 for the account while the account list still answers ends the record.
+func TestA404FromEveryPathIsNotAGoneAccount(t *testing.T) {
+	for _, action := range []bgv1.PauseAction{bgv1.PauseActionSuspend, bgv1.PauseActionRemoveFromCampaigns, bgv1.PauseActionZeroDailyLimit} {
+		t.Run("resume, "+string(action), func(t *testing.T) {
+			r := newEnforcerRig(t)
+			id := r.sl.AddAccount("hal.moss@acme-mail.io")
+			c := r.sl.AddCampaign("ACTIVE", r.sl.AddAccount("ida.lund@acme-mail.io"), id)
+			r.mailbox("hal.moss@acme-mail.io", id)
+			if err := r.pause(action); err != nil {
+				t.Fatal(err)
+			}
+			r.sl.Inject(standin.Fault{Count: -1, Code: http.StatusNotFound})
+			if err := r.resume(); err == nil || errors.Is(err, errAccountGone) {
+				t.Fatalf("resume while every path answers 404: %v, want an error to retry", err)
+			}
+			if !holdsPause(&r.saved) || r.saved.AccountGone {
+				t.Fatalf("the pause record was ended while the account is still paused: %+v", r.saved)
+			}
+			r.sl.ClearFaults()
+			if err := r.resume(); err != nil {
+				t.Fatal(err)
+			}
+			if a := r.account(id); a.Suspended || a.MessagePerDay != 40 || !slices.Contains(r.campaign(c), id) {
+				t.Errorf("not undone: %+v, campaign %v", a, r.campaign(c))
+			}
+		})
+	}
+	t.Run("pause", func(t *testing.T) {
+		r := newEnforcerRig(t)
+		id := r.sl.AddAccount("jo.penn@acme-mail.io")
+		r.mailbox("jo.penn@acme-mail.io", id)
+		r.sl.Inject(standin.Fault{Count: -1, Code: http.StatusNotFound})
+		if err := r.pause(bgv1.PauseActionSuspend); err == nil || errors.Is(err, errAccountGone) {
+			t.Fatalf("pause while every path answers 404: %v, want an error to retry", err)
+		}
+		if r.saved.AccountGone {
+			t.Fatalf("taken for gone: %+v", r.saved)
+		}
+		r.sl.ClearFaults()
+		if err := r.pause(bgv1.PauseActionSuspend); err != nil || !r.account(id).Suspended {
+			t.Fatalf("pause: %v, %+v", err, r.account(id))
+		}
+	})
+	t.Run("every path answers 404 from just after the campaign list", func(t *testing.T) {
+		r := newEnforcerRig(t)
+		id := r.sl.AddAccount("lea.brandt@acme-mail.io")
+		c := r.sl.AddCampaign("ACTIVE", r.sl.AddAccount("max.ortiz@acme-mail.io"), id)
+		r.mailbox("lea.brandt@acme-mail.io", id)
+		e := r.enforcer()
+		save := e.save
+		e.save = func(ctx context.Context) error {
+			if len(r.mb.Status.Smartlead.RemovedCampaignIDs) > 0 && len(r.sl.CallStrings("DELETE")) == 0 {
+				r.sl.Inject(standin.Fault{Count: -1, Code: http.StatusNotFound})
+			}
+			return save(ctx)
+		}
+		err := e.pause(context.Background(), bgv1.PauseActionRemoveFromCampaigns, "BounceThreshold")
+		if err == nil || r.saved.Paused || slices.Contains(r.saved.SkippedCampaignIDs, c) || !slices.Contains(r.saved.RemovedCampaignIDs, c) {
+			t.Fatalf("pause: %v; the campaign was taken for gone while the account still sends in it: %+v", err, r.saved)
+		}
+		r.sl.ClearFaults()
+		if err := r.pause(bgv1.PauseActionRemoveFromCampaigns); err != nil || slices.Contains(r.campaign(c), id) {
+			t.Fatalf("pause: %v, campaign %v", err, r.campaign(c))
+		}
+	})
+	t.Run("by address", func(t *testing.T) {
+		r := newEnforcerRig(t)
+		r.sl.AddAccount("kai.rowe@acme-mail.io")
+		r.mailbox("kai.rowe@acme-mail.io", 0)
+		r.mb.Spec.SmartleadAccountID = nil
+		r.sl.Inject(standin.Fault{Count: -1, Code: http.StatusNotFound})
+		if err := r.pause(bgv1.PauseActionSuspend); err == nil || errors.Is(err, errAccountGone) || r.saved.AccountGone {
+			t.Fatalf("pause while the account list answers 404: %v, record %+v", err, r.saved)
+		}
+	})
+}

@@ -183,7 +183,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		setReady(&mb.Status.Conditions, mb.Generation, reason, msg)
 		return ctrl.Result{}, nil
 	}
-	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb)
+	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb, &policy)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -410,14 +410,15 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 		}
 		switch {
 		case err == nil:
-			err := (&enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}).resume(ctx)
+			enf := &enforcer{sl: sc, creds: creds, mb: mb, now: now, save: save, report: r.reporter(mb)}
+			err := enf.resume(ctx)
 			switch {
 			case err == nil:
 				r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
 					"resumed in Smartlead (account %d) before the Mailbox is deleted", mb.Status.Smartlead.AccountID)
 			case errors.Is(err, errAccountGone):
 				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventAccountGone, "Resume", "%s", accountGoneMessage(mb))
-			case refusedForGood(err):
+			case enf.refused(ctx, err):
 				// No retry changes the answer: the deletion goes on, and a person is told what is left to do.
 				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, "Resume",
 					"deleted while paused in Smartlead (account %d), and Smartlead refused the resume for good: %s; "+

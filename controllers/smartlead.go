@@ -156,19 +156,36 @@ func refusedForGood(err error) bool {
 	}
 }
 
+// refused reports whether Smartlead refused a call for good (refusedForGood); a 404 only while Smartlead
+// answers the account list, since a gateway between deploys, or a base URL that lost its path, answers
+// 404 to every path: skipping a step then would end a pause that is still in force.
+func (e *enforcer) refused(ctx context.Context, err error) bool {
+	var ae *smartlead.APIError
+	if !refusedForGood(err) || !errors.As(err, &ae) {
+		return false
+	}
+	return ae.StatusCode != http.StatusNotFound || e.sl.Reachable(ctx) == nil
+}
+
 // gone reports whether a call about the account failed because Smartlead no longer has the account. A 404
 // from the account's own path (GET or POST /email-accounts/{id}) is the account's (ownPath); anything else
 // refused for good — suspend and unsuspend answer a missing account with 400, a campaign call with a 404
 // that may be the campaign's — is confirmed by reading the account: gone only when that read answers 404.
+// Either 404 counts only while Smartlead answers the account list: a gateway between deploys, or a base
+// URL that lost its path, answers 404 to every path, and ending the record then would leave the account
+// paused with nothing to undo it.
 func (e *enforcer) gone(ctx context.Context, id int64, err error, ownPath bool) bool {
 	switch {
 	case !refusedForGood(err):
 		return false
-	case ownPath:
-		return errors.Is(err, smartlead.ErrNotFound)
+	case ownPath && !errors.Is(err, smartlead.ErrNotFound):
+		return false
+	case !ownPath:
+		if _, rerr := e.sl.DailyLimit(ctx, id); !errors.Is(rerr, smartlead.ErrNotFound) {
+			return false
+		}
 	}
-	_, rerr := e.sl.DailyLimit(ctx, id)
-	return errors.Is(rerr, smartlead.ErrNotFound)
+	return e.sl.Reachable(ctx) == nil
 }
 
 // accountGone ends the pause record of an account that Smartlead no longer has: nothing is left to undo,
@@ -309,7 +326,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			case err == nil:
 			case e.gone(ctx, id, err, true):
 				return e.accountGone(ctx, opCampaign, err)
-			case refusedForGood(err):
+			case e.refused(ctx, err):
 				insteadOf(opCampaign, EventPauseStepFailed, fmt.Sprintf("listing account %d's campaigns", id), err)
 			default:
 				st.Action = ""
@@ -329,7 +346,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 				st.OriginalDailyLimit = &limit
 			case e.gone(ctx, id, err, true):
 				return e.accountGone(ctx, opReadLim, err)
-			case refusedForGood(err):
+			case e.refused(ctx, err):
 				insteadOf(opReadLim, EventPauseStepFailed, fmt.Sprintf("reading account %d's daily limit", id), err)
 			}
 			// Recorded before the write: a crash between the two never loses the value to restore.
@@ -346,7 +363,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 				st.DailyLimitZeroed = true
 			case e.gone(ctx, id, err, true):
 				return e.accountGone(ctx, opZeroLim, err)
-			case refusedForGood(err):
+			case e.refused(ctx, err):
 				// Not changed: nothing to restore.
 				st.OriginalDailyLimit = nil
 				insteadOf(opZeroLim, EventPauseStepFailed, fmt.Sprintf("setting account %d's daily limit to 0", id), err)
@@ -370,7 +387,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 				err = nil
 			case e.gone(ctx, id, err, false):
 				return e.accountGone(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err)
-			case errors.Is(err, smartlead.ErrNotFound):
+			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
 				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
 				e.skipCampaign(cid, "removing", err)
 				err = nil
@@ -425,7 +442,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		case err == nil:
 		case e.gone(ctx, id, err, true):
 			return e.accountGone(ctx, opRestLim, err)
-		case refusedForGood(err):
+		case e.refused(ctx, err):
 			if e.report != nil {
 				e.report(EventDailyLimitRefused, fmt.Sprintf("Smartlead refused to restore account %d's daily limit to %d (%s): "+
 					"skipped, the rest of the resume went on; set it to %d by hand", id, limit, truncate(err.Error(), 256), limit))
@@ -459,7 +476,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		if err != nil && e.gone(ctx, id, err, false) {
 			return e.accountGone(ctx, op, err)
 		}
-		if refusedForGood(err) {
+		if e.refused(ctx, err) {
 			// Deleted or archived while the account was paused: skipped; the rest of the resume goes on.
 			e.skipCampaign(cid, "restoring", err)
 			err = nil

@@ -195,9 +195,9 @@ func (e *enforcer) reapply(ctx context.Context) error {
 			case err == nil:
 			case e.gone(ctx, id, err, false):
 				return e.accountGone(ctx, fmt.Sprintf("%s %d", opRemove, cid), err)
-			case errors.Is(err, smartlead.ErrNotFound):
+			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
 				err = nil // gone meanwhile: nothing to remove
-			case refusedForGood(err):
+			case e.refused(ctx, err):
 				// Refused for good (an archived campaign): the account is suspended instead, as a pause does.
 				if e.report != nil {
 					e.report(EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+

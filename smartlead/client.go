@@ -52,6 +52,10 @@ type Client interface {
 	// ListAccounts reads every email account of the organization, a page of PageSize at a time
 	// (GET /email-accounts/?offset=&limit=).
 	ListAccounts(ctx context.Context) ([]Account, error)
+	// Reachable reads one account of the list (GET /email-accounts/?offset=0&limit=1): nil when Smartlead
+	// answers for the API key. A 404 for one account means the account is gone only while this answers: a
+	// gateway between deploys, or a base URL that lost its path, answers 404 to every path.
+	Reachable(ctx context.Context) error
 }
 
 var (
@@ -226,7 +230,7 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 	if c.opts.Accounts != nil {
 		id, found, err := c.opts.Accounts.Find(ctx, email, c.listAccounts)
 		if err != nil {
-			return 0, err
+			return 0, listFailed(err)
 		}
 		if !found {
 			return 0, notFound
@@ -244,12 +248,30 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 		return true
 	})
 	if err != nil {
-		return 0, err
+		return 0, listFailed(err)
 	}
 	if id == 0 {
 		return 0, notFound
 	}
 	return id, nil
+}
+
+// listFailed is the error of a listing that failed: even a 404 says nothing of whether an account has the
+// address (the list itself was not found), so it does not match ErrNotFound.
+func listFailed(err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.kind == ErrNotFound {
+		c := *ae
+		c.kind = nil
+		return &c
+	}
+	return err
+}
+
+// Reachable implements Client.
+func (c *HTTPClient) Reachable(ctx context.Context) error {
+	var page []Account
+	return c.do(ctx, opList, http.MethodGet, "/email-accounts/", url.Values{"offset": {"0"}, "limit": {"1"}}, nil, &page)
 }
 
 // ListAccounts implements Client. An account listed on two pages (the list shifted while it was read) is

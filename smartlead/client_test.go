@@ -737,3 +737,33 @@ func TestStalledBodyIsATimeout(t *testing.T) {
 		t.Fatalf("err %v after %d requests; want a retryable error after 3, without the key", err, requests.Load())
 	}
 }
+
+// A listing answered 404 (a gateway between deploys, a base URL without its path) says nothing of whether
+// an account has the address: FindAccountID's error then does not match ErrNotFound, with or without the
+// shared account directory, and Reachable fails; once Smartlead answers, an address without an account
+// is ErrNotFound and Reachable is nil.
+func TestListingNotFoundIsNotAnAddressWithoutAccount(t *testing.T) {
+	for _, dirs := range []*smartlead.Directories{nil, {}} {
+		s, base := newStandin(t)
+		s.AddAccount("mia.voss@acme-mail.io")
+		opts := smartlead.Options{MaxAttempts: 1}
+		if dirs != nil {
+			opts.Accounts = dirs.For(base, apiKey)
+		}
+		c := newClient(t, base, opts)
+		s.Inject(standin.Fault{Count: -1, Code: http.StatusNotFound})
+		if _, err := c.FindAccountID(context.Background(), "nora.field@acme-mail.io"); err == nil || errors.Is(err, smartlead.ErrNotFound) {
+			t.Errorf("directory %v: a listing answered 404 taken for no account: %v", dirs != nil, err)
+		}
+		if err := c.Reachable(context.Background()); err == nil {
+			t.Errorf("directory %v: Reachable while every path answers 404", dirs != nil)
+		}
+		s.ClearFaults()
+		if err := c.Reachable(context.Background()); err != nil {
+			t.Errorf("directory %v: Reachable: %v", dirs != nil, err)
+		}
+		if _, err := c.FindAccountID(context.Background(), "nora.field@acme-mail.io"); !errors.Is(err, smartlead.ErrNotFound) {
+			t.Errorf("directory %v: an address without an account: %v", dirs != nil, err)
+		}
+	}
+}

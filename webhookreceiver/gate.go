@@ -201,7 +201,13 @@ func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, em
 	if name := mb.Domain(); name != "" {
 		d := &bgv1.Domain{}
 		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, d); err == nil {
-			domain = d
+			follows, err := FollowsDomain(ctx, s.Client, policy, d)
+			if err != nil {
+				return nil, http.StatusServiceUnavailable, "reading the domain's policy failed"
+			}
+			if follows {
+				domain = d
+			}
 		}
 	}
 	return Decide(mode, mb, domain), http.StatusOK, ""

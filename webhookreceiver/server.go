@@ -424,8 +424,8 @@ func (s *Server) authenticate(ctx context.Context, policies []bgv1.ProtectionPol
 			continue
 		}
 		secrets := string(secret.Data[ref.Key])
-		if secrets == "" {
-			unreadable = fmt.Sprintf("the webhook secret of policy %s/%s has no key %q", p.Namespace, p.Name, ref.Key)
+		if len(secretValues(secrets)) == 0 { // absent, empty, or only whitespace (emptied mid-rotation)
+			unreadable = fmt.Sprintf("the webhook secret of policy %s/%s has no secret under key %q", p.Namespace, p.Name, ref.Key)
 			continue
 		}
 		if creds.verify(body, secrets) {
