@@ -144,11 +144,14 @@ func (r *DomainReconciler) unsignedPolicy(ctx context.Context, mb *bgv1.Mailbox,
 		return v, nil
 	}
 	var p bgv1.ProtectionPolicy
-	err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &p)
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &p); {
+	case apierrors.IsNotFound(err):
+		memo[name] = true
+	case err != nil:
 		return false, err
+	default:
+		memo[name] = p.Spec.Smartlead.WebhookSecretRef == nil
 	}
-	memo[name] = err != nil || p.Spec.Smartlead.WebhookSecretRef == nil
 	return memo[name], nil
 }
 

@@ -260,7 +260,7 @@ func (c *HTTPClient) FindAccountID(ctx context.Context, email string) (int64, er
 // address (the list itself was not found), so it does not match ErrNotFound.
 func listFailed(err error) error {
 	var ae *APIError
-	if errors.As(err, &ae) && ae.kind == ErrNotFound {
+	if errors.As(err, &ae) && errors.Is(ae.kind, ErrNotFound) {
 		c := *ae
 		c.kind = nil
 		return &c
