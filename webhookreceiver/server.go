@@ -457,8 +457,11 @@ var errForeignMailbox = fail(http.StatusConflict, "the sender's Mailbox belongs 
 
 // findMailbox returns the Mailbox an event is counted into: one whose own policy (spec.policyRef) is one
 // of the policies that accepted the event, never a Mailbox of another policy of the same namespace. An
-// address that is a Mailbox only of other policies is refused (409, nothing written, no twin created);
-// an unknown one is created when the accepting policy auto-discovers. With accepted policies in several
+// address that is a Mailbox only of other policies is refused (409, nothing written, no twin created) —
+// unless the event was authenticated by a webhook secret and those policies have none (or are missing):
+// such a Mailbox may have been squatted by anyone who knows the unsigned policy's organization id, so it
+// never blocks the signed policy, which gets a Mailbox of its own (see discover). An unknown address is
+// created when the accepting policy auto-discovers. With accepted policies in several
 // namespaces, the one whose namespace has the mailbox wins; in two of them → 409 (DuplicateAddress). A
 // nested-shape event names only the account id: it finds a mailbox whose spec or status holds that id.
 func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPolicy, ev Event) (*bgv1.Mailbox, *httpError) {
@@ -479,8 +482,19 @@ func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPoli
 		if err := s.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
 			return nil, unavailable("looking up the mailbox: %v", err)
 		}
-		own := slices.DeleteFunc(list.Items, func(mb bgv1.Mailbox) bool { return !accepts(policies, &mb) })
-		foreign = foreign || len(own) < len(list.Items)
+		var own []bgv1.Mailbox
+		for i := range list.Items {
+			mb := &list.Items[i]
+			if accepts(policies, mb) {
+				own = append(own, *mb)
+				continue
+			}
+			yields, err := s.yieldsTo(ctx, policies, mb)
+			if err != nil {
+				return nil, unavailable("looking up the mailbox's policy: %v", apierrors.ReasonForError(err))
+			}
+			foreign = foreign || !yields
+		}
 		if len(own) == 0 {
 			continue
 		}
@@ -506,6 +520,23 @@ func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPoli
 		return nil, fail(http.StatusNotFound, "unknown sender: no Mailbox for it and autoDiscover is off")
 	}
 	return s.discover(ctx, p, policies, ev)
+}
+
+// yieldsTo reports whether mb, a Mailbox of a policy that did not accept the event, gives way to the
+// accepting policies: they authenticated the event with a webhook secret, and mb's own policy has none
+// (or no longer exists), so mb may have been created by anyone who knows that policy's organization id.
+func (s *Server) yieldsTo(ctx context.Context, accepted []bgv1.ProtectionPolicy, mb *bgv1.Mailbox) (bool, error) {
+	if len(accepted) == 0 || accepted[0].Spec.Smartlead.WebhookSecretRef == nil {
+		return false, nil // the accepting policies are unsigned themselves: nothing is weaker than them
+	}
+	var p bgv1.ProtectionPolicy
+	switch err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &p); {
+	case apierrors.IsNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return p.Spec.Smartlead.WebhookSecretRef == nil, nil
 }
 
 // accepts reports whether mb's own policy is one of policies.
@@ -564,10 +595,18 @@ func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, accepte
 			return nil, unavailable("reading the mailbox: %v", apierrors.ReasonForError(err))
 		}
 		if existing.Spec.Email == ev.Sender {
-			if !accepts(accepted, existing) {
+			if accepts(accepted, existing) {
+				return existing, nil
+			}
+			// Another policy's Mailbox of this address: a signed policy takes the next name rather than
+			// give way to an unsigned one's (yieldsTo); anything else is refused.
+			yields, err := s.yieldsTo(ctx, accepted, existing)
+			if err != nil {
+				return nil, unavailable("looking up the mailbox's policy: %v", apierrors.ReasonForError(err))
+			}
+			if !yields {
 				return nil, errForeignMailbox
 			}
-			return existing, nil
 		}
 	}
 	return nil, unavailable("creating the mailbox: no free name for it")
