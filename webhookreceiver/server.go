@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/tally"
 )
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/protection"
+	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/tally"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
