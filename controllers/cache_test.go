@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
 // The cache keeps a Mailbox without its de-duplication memory and managedFields, but with everything a

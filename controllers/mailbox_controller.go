@@ -29,9 +29,9 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/protection"
+	"github.com/bounceguard/bounceguard/internal/tally"
 	"github.com/bounceguard/bounceguard/notify"
 	"github.com/bounceguard/bounceguard/smartlead"
-	"github.com/bounceguard/bounceguard/tally"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 

@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
 // SPEC §2: a Mailbox as the API server returns it, without managedFields, stays under 4 KiB of JSON

@@ -10,7 +10,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/protection"
-	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
 // The committer holds nothing for a mailbox beyond its events in flight (a lean memory at 10,000

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
 // Event is a parsed Smartlead webhook.

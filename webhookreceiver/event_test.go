@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bounceguard/bounceguard/tally"
+	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
 // Real Smartlead shapes (values invented), used by the table tests and as fuzz seeds.
