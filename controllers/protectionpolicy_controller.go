@@ -17,7 +17,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
-	"github.com/bounceguard/bounceguard/secretstore"
+	"github.com/bounceguard/bounceguard/internal/secretstore"
 )
 
 // Reasons of the ProtectionPolicy Ready condition.

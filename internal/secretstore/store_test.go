@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	"github.com/bounceguard/bounceguard/secretstore"
+	"github.com/bounceguard/bounceguard/internal/secretstore"
 )
 
 type informer struct {
