@@ -78,7 +78,7 @@ fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(or $(FUZZTIME),10m)
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzWebhookHandler$$' -fuzztime $(or $(FUZZTIME),10m) -fuzzminimizetime 10x
 	$(GO) test ./webhookreceiver/ -run '^$$' -fuzz '^FuzzClassificationIgnoresIDs$$' -fuzztime $(or $(FUZZTIME),10m)
-	$(GO) test ./smartlead/ -run '^$$' -fuzz '^FuzzAnswers$$' -fuzztime $(or $(FUZZTIME),10m)
+	$(GO) test ./internal/smartlead/ -run '^$$' -fuzz '^FuzzAnswers$$' -fuzztime $(or $(FUZZTIME),10m)
 
 ##@ Build and run
 

@@ -29,8 +29,8 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
-	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 

@@ -16,7 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
 // endlessAccounts answers every GET /email-accounts/ with a full page of accounts it never served before,

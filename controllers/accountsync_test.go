@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
 
 // syncing turns the fixture policy's account sync on, with an interval no test outlives: each test

@@ -16,8 +16,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/smartlead"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
 
 // enforcerRig is one mailbox's enforcer against the stand-in Smartlead over real HTTP, with a status store

@@ -17,8 +17,8 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
-	"github.com/bounceguard/bounceguard/smartlead"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
 
 // shardLabel keeps the suite's manager out of the namespaces a test runs replicas of its own for.

@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/internal/tally"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
 )
 
 // fixture is one test's namespace, policy and stand-in Smartlead.

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 

@@ -19,8 +19,8 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/secretstore"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
-	"github.com/bounceguard/bounceguard/smartlead"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
 // Credentials say how to reach Smartlead: the API key's Secret key in a namespace, and the base URL.

@@ -6,7 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
 // limiter returns the key's shared limiter; credentials of a policy state its budget for the key first

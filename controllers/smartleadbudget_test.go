@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/smartlead"
 )
 
 // urgencyClient records the priority each Smartlead call's context carries.

@@ -14,7 +14,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
-	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
 // Event reasons of what the account sync found, on the Mailbox.

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
 
 // These tests drive pauses through the real path (signed webhooks, the receiver, the reconcilers, the

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/smartlead"
 )
 
 // countingProvider fails the test's expectations by counting every client asked for.

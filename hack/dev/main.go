@@ -36,8 +36,8 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
 )
 
 func main() {

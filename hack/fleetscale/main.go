@@ -41,9 +41,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/internal/tally"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 

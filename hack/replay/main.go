@@ -28,8 +28,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 

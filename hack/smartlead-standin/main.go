@@ -14,7 +14,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
 
 func main() {

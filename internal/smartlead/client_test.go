@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/bounceguard/bounceguard/smartlead"
-	"github.com/bounceguard/bounceguard/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
 
 const apiKey = "sk-test/KEY+with&odd=chars"

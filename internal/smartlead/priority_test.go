@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/bounceguard/bounceguard/smartlead"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
 // cascade is a domain cascade during an account sync on one API key: an organization of `accounts`
