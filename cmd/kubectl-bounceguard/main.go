@@ -31,7 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/whatif"
+	"github.com/bounceguard/bounceguard/internal/whatif"
 )
 
 const usage = `kubectl bounceguard: bounceguard's kubectl plugin

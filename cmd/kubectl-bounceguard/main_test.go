@@ -19,7 +19,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/testenv"
-	"github.com/bounceguard/bounceguard/whatif"
+	"github.com/bounceguard/bounceguard/internal/whatif"
 )
 
 // eventLines are --log-events lines: 100 sends then 4 hard bounces on ann@acme.io, among other log lines.
