@@ -20,7 +20,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
-	"github.com/bounceguard/bounceguard/memlimit"
+	"github.com/bounceguard/bounceguard/internal/memlimit"
 )
 
 var scheme = runtime.NewScheme()
