@@ -56,7 +56,7 @@ const (
 )
 
 // AccountSyncReconciler keeps the Mailboxes of a policy in step with the email accounts of its Smartlead
-// organization (SPEC §7): every spec.smartlead.sync.interval, once after start, and when the policy's
+// organization: every spec.smartlead.sync.interval, once after start, and when the policy's
 // bounceguard.io/sync annotation takes a new value, it reads the accounts (a page of 100 at a time, within
 // the API key's shared rate limit), creates a Mailbox for each account without one, and writes to each of
 // the policy's Mailboxes what Smartlead shows of its account (status.account) — only when that changed,

@@ -99,7 +99,7 @@ func (f *syncFleet) policy(tb testing.TB) *bgv1.ProtectionPolicy {
 	return &p
 }
 
-// A fleet syncs in pages of 100 and writes only what changed (SPEC §7): the first sync records every
+// A fleet syncs in pages of 100 and writes only what changed: the first sync records every
 // account and creates the missing Mailboxes, the second records the new ones, a quiet sync writes
 // nothing, and a person's edit of two accounts costs two writes. (1,000 accounts here, to keep make test
 // quick; BenchmarkAccountSync runs 10,000.)

@@ -64,7 +64,8 @@ const (
 // holdRecheck is how often a mailbox whose pause is held back (safety limit, missing API key) is looked at again.
 const holdRecheck = 30 * time.Second
 
-// MailboxReconciler keeps a Mailbox's protection state (SPEC §3) and, in Enforce mode, its pause in Smartlead.
+// MailboxReconciler keeps a Mailbox's health (the state machine of internal/protection) and, in Enforce mode,
+// its pause in Smartlead.
 type MailboxReconciler struct {
 	client.Client
 	// Shard restricts the reconciler to the namespaces of its shard; nil: every namespace.
@@ -494,7 +495,7 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	case bgv1.HealthWarning:
 		setCondition(conds, gen, bgv1.ConditionWarning, true, st.HealthReason, st.Evidence())
 	case bgv1.HealthPaused, bgv1.HealthRecovering:
-		// Past warning: Paused and status.history tell the story, in the bytes a Mailbox has (SPEC §2).
+		// Past warning: Paused and status.history tell the story, within the 4 KiB a Mailbox keeps under.
 		meta.RemoveStatusCondition(conds, bgv1.ConditionWarning)
 	default:
 		setCondition(conds, gen, bgv1.ConditionWarning, false, ReasonNotWarning, "health is "+string(st.Health))

@@ -14,7 +14,7 @@ import (
 	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
-// SPEC §2: a Mailbox as the API server returns it, without managedFields, stays under 4 KiB of JSON
+// A Mailbox as the API server returns it, without managedFields, stays under 4 KiB of JSON
 // however many events it has seen — here 100,000 (one bounce in nine: 20 bounce marks, 200 remembered
 // ids), paused by RemoveFromCampaigns from 20 campaigns, with five transitions in its history (the longest
 // evidence the state machine writes at the default thresholds), the account as the sync read it, and every

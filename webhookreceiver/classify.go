@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Bounce classification (SPEC §3). A bounce is hard unless it is soft, decided by the first of these
+// Bounce classification. A bounce is hard unless it is soft, decided by the first of these
 // that speaks:
 //
 //  1. the event name (HARD_BOUNCE, SOFT_BOUNCE);

@@ -11,7 +11,7 @@ import (
 
 // bounceTexts are bounce descriptions as the big receivers and MTAs word them (addresses, IPs and queue
 // ids invented, their shape kept: Gmail's gsmtp queue ids and Outlook's timestamps contain digit runs
-// such as 412 and 550 on purpose). soft is the class SPEC §3 gives them.
+// such as 412 and 550 on purpose). soft says whether a bounce with that text is temporary.
 var bounceTexts = []struct {
 	who, text string
 	soft      bool

@@ -21,7 +21,7 @@ type Event struct {
 	Name string
 	// Kind is tally.Send or tally.Bounce; 0 for events bounceguard ignores (opens, replies, ...).
 	Kind tally.Kind
-	// Soft marks a temporary bounce (SPEC §3; see classifySoft).
+	// Soft marks a temporary bounce (see classifySoft), not counted unless the policy counts soft bounces.
 	Soft bool
 	// Sender is the sending mailbox's address, lower-cased ("" when the payload only has an account id).
 	Sender string

@@ -213,7 +213,7 @@ func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, em
 	return Decide(mode, mb, domain), http.StatusOK, ""
 }
 
-// Decide is the gate's rule (SPEC §3), over the mailbox and its domain as the cache holds them:
+// Decide is the gate's rule, over the mailbox and its domain as the cache holds them:
 //   - every entity that is not Healthy is listed in the reasons, with the evidence for its health;
 //   - Observe and Suggest always allow (the reasons say why Enforce would not);
 //   - Enforce blocks a mailbox whose own health is Paused or whose domain is Paused, unless the policy's

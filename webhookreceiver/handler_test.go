@@ -173,9 +173,10 @@ func TestWebhookAnswers(t *testing.T) {
 	}
 }
 
-// Tenant isolation (SPEC §4): an unsigned policy on someone else's organization id never takes their
-// signed events; the same sender under two equally authenticated policies is refused with 409; a bare
-// request (no signature, no path secret) reads no Secret.
+// Tenant isolation: an event goes only to the policies that authenticated it most strongly, so an unsigned
+// policy on someone else's organization id never takes their signed events; the same sender under two
+// equally authenticated policies is refused with 409; a bare request (no signature, no path secret) reads
+// no Secret.
 func TestWebhookRoutingByAuthenticationStrength(t *testing.T) {
 	const org = "shared-org"
 	policy := func(ns string, signed bool) *bgv1.ProtectionPolicy {

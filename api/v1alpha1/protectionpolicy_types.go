@@ -186,7 +186,8 @@ const (
 	DriftReapply DriftAction = "Reapply"
 )
 
-// SyncSettings say how the policy's Smartlead accounts are kept in step (SPEC §7).
+// SyncSettings say how often the policy's Smartlead accounts are read, whether a Mailbox is created for each,
+// and what is done when a paused account is found sending again.
 // +kubebuilder:validation:XValidation:rule="!has(self.interval) || duration(self.interval) == duration('0s') || duration(self.interval) >= duration('1m')",message="interval must be 0s (off) or at least 1m"
 type SyncSettings struct {
 	// Interval is how often the accounts are read (and once at start); "0s" turns the sync off.

@@ -77,7 +77,7 @@ var _ = Describe("CRDs", func() {
 })
 
 var _ = Describe("ProtectionPolicy defaults", func() {
-	It("fills every default of SPEC §2 into an empty policy", func() {
+	It("fills every documented default into an empty policy", func() {
 		p := policy("defaults", nil)
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		DeferCleanup(k8s.Delete, ctx, p)

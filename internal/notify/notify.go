@@ -1,7 +1,8 @@
 // Package notify announces protection transitions outside Kubernetes: to Slack incoming webhooks and to
-// generic JSON webhooks (SPEC §7). Notices are queued per target and never block the caller; a burst
-// (a domain cascade) becomes one grouped message; each target is rate-limited, failed deliveries are
-// retried with backoff, and what was given up on is counted and reported in the policy's status.
+// generic JSON webhooks, each URL read from a Secret. Notices are queued per target and never block the
+// caller; a burst (a domain cascade) becomes one grouped message; each target is rate-limited, failed
+// deliveries are retried with backoff, and what was given up on is counted and reported in the policy's
+// status.
 package notify
 
 import (

@@ -73,9 +73,9 @@ func StateOf(st *bgv1.MailboxStatus) MailboxState {
 	return s
 }
 
-// DecideMailbox runs one step of the mailbox state machine (SPEC §3) over the mailbox's status, the
-// policy's rules, the value of its bounceguard.io/resume annotation and the current time. It is the
-// same in every mode: modes decide only what a state does.
+// DecideMailbox runs one step of the mailbox state machine (Healthy, Warning, Paused, Recovering) over the
+// mailbox's status, the policy's rules, the value of its bounceguard.io/resume annotation and the current
+// time. It is the same in every mode: modes decide only what a state does.
 //
 // A person's hold (a non-empty bounceguard.io/hold annotation) comes first: the mailbox is Paused, reason
 // Hold, with no cooldown and without a step up the cooldown ladder, until the annotation is removed; it

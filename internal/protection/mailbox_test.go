@@ -244,8 +244,8 @@ func TestRulesForDefaults(t *testing.T) {
 	}
 }
 
-// A person's hold (SPEC §3): Paused, reason Hold, in every state, with no cooldown and no step up the
-// ladder; removing it turns the mailbox Recovering with a fresh window.
+// A person's hold (a non-empty bounceguard.io/hold annotation): Paused, reason Hold, in every state, with
+// no cooldown and no step up the ladder; removing it turns the mailbox Recovering with a fresh window.
 func TestHold(t *testing.T) {
 	r := RulesFor(nil)
 	heldStatus := func(base *bgv1.MailboxStatus) *bgv1.MailboxStatus {
@@ -286,7 +286,7 @@ func TestHold(t *testing.T) {
 	}
 }
 
-// status.history (SPEC §2): the last 5 transitions, oldest first, each with its time, ends, reason and
+// status.history: the last 5 transitions, oldest first, each with its time, ends, reason and
 // evidence, written by the same Apply the reconciler uses, through a real walk of the state machine.
 func TestHistoryKeepsTheLastFiveTransitions(t *testing.T) {
 	r := RulesFor(nil)

@@ -7,7 +7,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
 
-// Reasons of the conditions that the account sync's findings set (SPEC §7).
+// Reasons of the conditions that the account sync's findings set (AccountFound, Drifted, Unmonitored).
 const (
 	// ReasonAccountFound: the last sync found the mailbox's account.
 	ReasonAccountFound = "AccountFound"
@@ -25,7 +25,7 @@ const (
 	ReasonCovered = "Covered"
 )
 
-// Coverage thresholds (SPEC §7): a mailbox is unmonitored when Smartlead's daily_sent_count runs ahead of
+// Coverage thresholds: a mailbox is unmonitored when Smartlead's daily_sent_count runs ahead of
 // the sends received by more than GapSends and by more than GapPercent of Smartlead's count.
 const (
 	GapSends   = 10

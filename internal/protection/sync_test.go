@@ -9,7 +9,8 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
 
-// Coverage (SPEC §7): more than 10 and more than 20% ahead, row by row at the edges.
+// Coverage: unmonitored when Smartlead's count runs more than 10 and more than 20% ahead of the sends
+// received, row by row at the edges.
 func TestUnmonitored(t *testing.T) {
 	cases := []struct {
 		smartlead, received int32
@@ -34,7 +35,8 @@ func TestUnmonitored(t *testing.T) {
 	}
 }
 
-// Drift (SPEC §7): judged per pause action, of a finished pause and a found account only.
+// Drift (a paused account found sending again): judged per pause action, of a finished pause and a found
+// account only.
 func TestDrift(t *testing.T) {
 	pausedAt := metav1.NewTime(t0)
 	suspended := bgv1.SmartleadState{Paused: true, Action: bgv1.PauseActionSuspend, Suspended: true, PausedAt: &pausedAt}

@@ -1,4 +1,4 @@
-// Package smartlead is bounceguard's client for the few Smartlead API calls it makes (SPEC §5): suspend
+// Package smartlead is bounceguard's client for the few Smartlead API calls it makes: suspend
 // and unsuspend an email account, remove it from and restore it to campaigns, and find an account id by
 // email. Every call waits on one rate limiter shared by all clients of the same API key, honours
 // Retry-After on 429, and retries 5xx answers and timeouts with backoff. The API key travels as the

@@ -386,8 +386,8 @@ func TestAccountIDsFromOneSharedList(t *testing.T) {
 	}
 }
 
-// The account sync's read (SPEC §5): every page, with the fields it compares, as the stand-in (and
-// Smartlead) answers them; 250 accounts are three pages.
+// The account sync's read (GET /email-accounts/, 100 a page): every page, with the fields it compares, as
+// the stand-in (and Smartlead) answers them; 250 accounts are three pages.
 func TestListAccountsReadsTheSyncFields(t *testing.T) {
 	sl, base := newStandin(t)
 	var last int64

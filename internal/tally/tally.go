@@ -30,7 +30,7 @@ const (
 	// digestChars is the length of each id's digest in the ledger: 32 bits of its SHA-256 in five
 	// characters of a base-85 alphabet. With MaxEventIDs of them a new event is mistaken for a duplicate
 	// with a probability of at most 200/2^32 (one event in 21 million), and the ledger stays small enough
-	// for a Mailbox to keep under 4 KiB with its history (SPEC §2).
+	// for a Mailbox to keep under 4 KiB of JSON with its history.
 	digestChars = 5
 )
 

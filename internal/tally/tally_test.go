@@ -42,8 +42,8 @@ func TestRollingWindow(t *testing.T) {
 		wantSends int32
 	}{
 		{"no events", "", false, 100, 0, 0},
-		{"SPEC: 100 sends then 5 bounces is 5/100", "100*s 5*b", false, 100, 5, 100},
-		{"SPEC: 4 bounces then 100 more sends is 0/100", "100*s 4*b 100*s", false, 100, 0, 100},
+		{"100 sends then 5 bounces is 5/100", "100*s 5*b", false, 100, 5, 100},
+		{"4 bounces then 100 more sends is 0/100", "100*s 4*b 100*s", false, 100, 0, 100},
 		{"4 bounces then 99 sends still counts them", "100*s 4*b 99*s", false, 100, 4, 100},
 		{"fewer sends than the window: all bounces count", "10*s 3*b", false, 60, 3, 10},
 		{"bounces before any send count", "3*b", false, 60, 3, 0},
@@ -148,8 +148,9 @@ func TestLedgerReadsTheFormerForm(t *testing.T) {
 	}
 }
 
-// The de-duplication horizon (SPEC §4): at up to 100 events per mailbox per hour, a retry of any event
-// delivered in the last 2 hours is recognised, wherever in that stream it falls.
+// The de-duplication horizon (Smartlead retries after 1, 5 and 30 minutes): at up to 100 events per mailbox
+// per hour, a retry of any event delivered in the last 2 hours is recognised, wherever in that stream it
+// falls.
 func TestRetriesWithinTheHorizonCountOnce(t *testing.T) {
 	const perHour, hours = 100, 2
 	var st bgv1.MailboxStatus
@@ -209,7 +210,7 @@ func TestLedgerReadsTheRecentForm(t *testing.T) {
 	}
 }
 
-// Coverage counts (SPEC §7): the sends of the last send's UTC day and of the day before, late events
+// Coverage counts: the sends of the last send's UTC day and of the day before, late events
 // included, so that the sync can compare them with Smartlead's daily_sent_count in any time zone.
 func TestSendsSinceYesterday(t *testing.T) {
 	day := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)

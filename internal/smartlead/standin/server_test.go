@@ -78,8 +78,9 @@ func TestRoutesAndFaults(t *testing.T) {
 	}
 }
 
-// Accounts carry the fields the sync reads (SPEC §5), and change as a person in the UI would change them,
-// through EditAccount or PATCH /_standin/accounts/{id}, without counting as API calls.
+// Accounts carry the fields the sync reads (daily limit and count, SMTP/IMAP health, suspension, warm-up),
+// and change as a person in the UI would change them, through EditAccount or PATCH /_standin/accounts/{id},
+// without counting as API calls.
 func TestAccountFieldsAndEdits(t *testing.T) {
 	s := New("key", "/api/v1")
 	id := s.AddAccount("Ann@Acme.io")
