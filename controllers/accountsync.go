@@ -31,7 +31,6 @@ import (
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
-	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // DefaultSyncInterval is how often a policy's accounts are read when spec.smartlead.sync.interval is unset.
@@ -326,7 +325,7 @@ func (r *AccountSyncReconciler) createMailbox(ctx context.Context, p *bgv1.Prote
 		return false, err
 	}
 	var err error
-	for _, name := range webhookreceiver.MailboxNames(email) {
+	for _, name := range bgv1.MailboxNames(email) {
 		mb := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace,
 			Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
 			Spec: bgv1.MailboxSpec{Email: email, SmartleadAccountID: ptr.To(id), PolicyRef: bgv1.LocalPolicyReference{Name: p.Name}}}

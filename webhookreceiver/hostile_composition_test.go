@@ -114,7 +114,7 @@ func unsignedPolicy(ns, name, org string) *bgv1.ProtectionPolicy {
 }
 
 func mailboxFor(ns, email, policy string) *bgv1.Mailbox {
-	return &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: webhookreceiver.MailboxNames(email)[0], Namespace: ns},
+	return &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: bgv1.MailboxNames(email)[0], Namespace: ns},
 		Spec: bgv1.MailboxSpec{Email: email, PolicyRef: bgv1.LocalPolicyReference{Name: policy}}}
 }
 
@@ -165,7 +165,7 @@ var _ = Describe("hostile compositions at the receiver", Ordered, func() {
 		a = postWebhook(hook, signedBy("org-signed-31", "whsec-signed-31", body), body)
 		Expect(a.code).To(Equal(http.StatusOK), a.body)
 		Expect(mailboxIn(ns, "carol-acme-31-com").Status.Bounced).To(BeZero())
-		twin := mailboxIn(ns, webhookreceiver.MailboxNames("carol@acme-31.com")[1])
+		twin := mailboxIn(ns, bgv1.MailboxNames("carol@acme-31.com")[1])
 		Expect(twin.Spec.PolicyRef.Name).To(Equal("default"))
 		Expect(twin.Status.Bounced).To(Equal(int64(1)))
 		var list bgv1.MailboxList

@@ -82,7 +82,7 @@ func TestHostileUnsignedSiblingPolicyCannotCountIntoSignedPolicysMailbox(t *test
 	if mb := mailboxOf(t, c, "acme", "alice-acme-com"); mb.Status.Bounced != 0 || mb.Status.Sent != 0 {
 		t.Fatalf("the signed policy's Mailbox moved: sent %d, bounced %d", mb.Status.Sent, mb.Status.Bounced)
 	}
-	if mb := mailboxOf(t, c, "acme", MailboxNames("alice@acme.com")[1]); mb != nil {
+	if mb := mailboxOf(t, c, "acme", bgv1.MailboxNames("alice@acme.com")[1]); mb != nil {
 		t.Fatalf("a twin Mailbox was discovered for the address: %+v", mb.Spec)
 	}
 
@@ -103,7 +103,7 @@ func TestHostileUnsignedSiblingPolicyCannotCountIntoSignedPolicysMailbox(t *test
 	if mb := mailboxOf(t, c, "acme", "carol-acme-com"); mb.Status.Bounced != 0 {
 		t.Fatalf("carol counted %d", mb.Status.Bounced)
 	}
-	if mb := mailboxOf(t, c, "acme", MailboxNames("carol@acme.com")[1]); mb == nil || mb.PolicyName() != "default" || mb.Status.Bounced != 1 {
+	if mb := mailboxOf(t, c, "acme", bgv1.MailboxNames("carol@acme.com")[1]); mb == nil || mb.PolicyName() != "default" || mb.Status.Bounced != 1 {
 		t.Fatalf("the signed event was not counted under the signed policy: %+v", mb)
 	}
 	// Its own events still count.

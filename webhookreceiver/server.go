@@ -564,7 +564,7 @@ func discoveringPolicy(policies []bgv1.ProtectionPolicy) *bgv1.ProtectionPolicy 
 // the event.
 func (s *Server) discover(ctx context.Context, p *bgv1.ProtectionPolicy, accepted []bgv1.ProtectionPolicy, ev Event) (
 	*bgv1.Mailbox, *httpError) {
-	for _, name := range MailboxNames(ev.Sender) {
+	for _, name := range bgv1.MailboxNames(ev.Sender) {
 		mb := &bgv1.Mailbox{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace,
 				Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},

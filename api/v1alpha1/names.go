@@ -1,4 +1,4 @@
-package webhookreceiver
+package v1alpha1
 
 import (
 	"crypto/sha256"
