@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/eventlog"
 )
 
 // Hostile compositions at the receiver's boundary, over a fake API server: each test is a way two correct
@@ -264,7 +265,7 @@ func TestSecretKeyInThePayloadAuthenticates(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(logs.String(), EventLogMessage) {
+	if !strings.Contains(logs.String(), eventlog.Message) {
 		t.Fatal("no --log-events line was written: the leak check saw nothing")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/bounceguard/bounceguard/internal/eventlog"
 )
 
 // With --log-events, each recorded event (not a duplicate, not an ignored one) is one JSON line with what
@@ -37,7 +39,7 @@ func TestLogEvents(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("not JSON: %q", l)
 		}
-		if m["msg"] == EventLogMessage {
+		if m["msg"] == eventlog.Message {
 			lines = append(lines, m)
 		}
 	}
@@ -46,7 +48,7 @@ func TestLogEvents(t *testing.T) {
 	}
 	for i, want := range []struct{ typ, lead string }{{"send", LeadDigest("lead.person@client.example")}, {"bounce", LeadDigest("other@client.example")}} {
 		l := lines[i]
-		if l["logger"] != "receiver."+EventLogName || l["sender"] != "alice@acme.com" || l["domain"] != "acme.com" ||
+		if l["logger"] != "receiver."+eventlog.Name || l["sender"] != "alice@acme.com" || l["domain"] != "acme.com" ||
 			l["namespace"] != "acme" || l["policy"] != "default" || l["type"] != want.typ || l["lead"] != want.lead {
 			t.Errorf("line %d: %v", i, l)
 		}

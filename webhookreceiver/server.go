@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/eventlog"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/tally"
 )
@@ -290,12 +291,6 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 }
 
-// EventLogName is the logger name of --log-events lines; EventLogMessage their message.
-const (
-	EventLogName    = "events"
-	EventLogMessage = "event recorded"
-)
-
 // logEvent writes the --log-events line of a recorded event: what `kubectl bounceguard whatif` replays.
 // The lead appears only as a digest.
 func (s *Server) logEvent(mb *bgv1.Mailbox, ev Event, typ string, at time.Time) {
@@ -307,7 +302,7 @@ func (s *Server) logEvent(mb *bgv1.Mailbox, ev Event, typ string, at time.Time) 
 	if ev.lead != "" {
 		kv = append(kv, "lead", LeadDigest(ev.lead))
 	}
-	s.Log.WithName(EventLogName).Info(EventLogMessage, kv...)
+	s.Log.WithName(eventlog.Name).Info(eventlog.Message, kv...)
 }
 
 func eventTypeLabel(ev Event) string {

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/eventlog"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/tally"
-	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // Event is one recorded event, as a --log-events line gives it.
@@ -54,8 +54,8 @@ func ParseLog(r io.Reader) (events []Event, skipped int, err error) {
 			text = text[i:] // e.g. a "pod/name " prefix from kubectl logs --prefix
 		}
 		var l logLine
-		if !strings.HasPrefix(text, "{") || json.Unmarshal([]byte(text), &l) != nil || l.Msg != webhookreceiver.EventLogMessage ||
-			(l.Logger != webhookreceiver.EventLogName && !strings.HasSuffix(l.Logger, "."+webhookreceiver.EventLogName)) {
+		if !strings.HasPrefix(text, "{") || json.Unmarshal([]byte(text), &l) != nil || l.Msg != eventlog.Message ||
+			(l.Logger != eventlog.Name && !strings.HasSuffix(l.Logger, "."+eventlog.Name)) {
 			skipped++
 			continue
 		}
