@@ -79,15 +79,7 @@ func (d *Directories) For(baseURL, apiKey string) *AccountDirectory {
 	if d.m == nil {
 		d.m = map[[sha256.Size]byte]*AccountDirectory{}
 	}
-	idle := orDefault(d.IdleRelease, DefaultIdleRelease)
-	if now.Sub(d.lastSweep) >= min(idle, time.Minute) {
-		d.lastSweep = now
-		for key, dir := range d.m {
-			if key != k && dir.idle(now, idle) {
-				delete(d.m, key)
-			}
-		}
-	}
+	sweepIdle(d.m, k, now, &d.lastSweep, orDefault(d.IdleRelease, DefaultIdleRelease))
 	dir := d.m[k]
 	if dir == nil {
 		dir = &AccountDirectory{minRefresh: d.MinRefresh, maxAge: orDefault(d.MaxAge, DefaultMaxAge), now: d.now}

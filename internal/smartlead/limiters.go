@@ -73,6 +73,25 @@ func (r RateLimit) lowest(o RateLimit) RateLimit {
 	return RateLimit{RequestsPerMinute: min(r.RequestsPerMinute, o.RequestsPerMinute), Burst: min(r.Burst, o.Burst)}
 }
 
+// idler is what sweepIdle lets go: a key's limiter or account directory.
+type idler interface {
+	idle(now time.Time, d time.Duration) bool
+}
+
+// sweepIdle deletes from m, at most once a minute (or once per idle period when that is shorter), the
+// entries idle for idle, except the one of the key being asked for; *last is when it last swept.
+func sweepIdle[V idler](m map[[sha256.Size]byte]V, keep [sha256.Size]byte, now time.Time, last *time.Time, idle time.Duration) {
+	if now.Sub(*last) < min(idle, time.Minute) {
+		return
+	}
+	*last = now
+	for key, v := range m {
+		if key != keep && v.idle(now, idle) {
+			delete(m, key)
+		}
+	}
+}
+
 // DefaultIdleRelease is how long a key's limiter must go unused, with no call waiting and no Retry-After
 // pause pending, before Limiters lets it go (a rotated key's limiter does not stay for ever).
 const DefaultIdleRelease = 15 * time.Minute
@@ -380,18 +399,7 @@ func (l *Limiters) limiter(k [sha256.Size]byte) *Limiter {
 	if l.m == nil {
 		l.m = map[[sha256.Size]byte]*Limiter{}
 	}
-	idle := l.IdleRelease
-	if idle <= 0 {
-		idle = DefaultIdleRelease
-	}
-	if now.Sub(l.lastSweep) >= min(idle, time.Minute) {
-		l.lastSweep = now
-		for key, lim := range l.m {
-			if key != k && lim.idle(now, idle) {
-				delete(l.m, key)
-			}
-		}
-	}
+	sweepIdle(l.m, k, now, &l.lastSweep, orDefault(l.IdleRelease, DefaultIdleRelease))
 	lim := l.m[k]
 	if lim == nil {
 		if l.Limit == rate.Inf {
