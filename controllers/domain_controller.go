@@ -143,16 +143,12 @@ func (r *DomainReconciler) unsignedPolicy(ctx context.Context, mb *bgv1.Mailbox,
 	if v, ok := memo[name]; ok {
 		return v, nil
 	}
-	var p bgv1.ProtectionPolicy
-	switch err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &p); {
-	case apierrors.IsNotFound(err):
-		memo[name] = true
-	case err != nil:
+	signed, err := webhookreceiver.PolicyAuthenticates(ctx, r.Client, mb.Namespace, name)
+	if err != nil {
 		return false, err
-	default:
-		memo[name] = p.Spec.Smartlead.WebhookSecretRef == nil
 	}
-	return memo[name], nil
+	memo[name] = !signed
+	return !signed, nil
 }
 
 // modeNote says, in a notification, that a mode does not act on a transition in Smartlead.

@@ -24,13 +24,19 @@ func FollowsDomain(ctx context.Context, c client.Reader, policy *bgv1.Protection
 	if name == policy.Name && domain.Namespace == policy.Namespace {
 		return true, nil
 	}
-	var dp bgv1.ProtectionPolicy
-	err := c.Get(ctx, types.NamespacedName{Namespace: domain.Namespace, Name: name}, &dp)
-	switch {
+	return PolicyAuthenticates(ctx, c, domain.Namespace, name)
+}
+
+// PolicyAuthenticates reports whether the policy namespace/name exists and authenticates its webhooks
+// (has a webhook secret). A policy without one accepts events from anyone who knows its organization id,
+// and a missing one authenticates nothing: neither may move what only authenticated webhooks can.
+func PolicyAuthenticates(ctx context.Context, c client.Reader, namespace, name string) (bool, error) {
+	var p bgv1.ProtectionPolicy
+	switch err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &p); {
 	case apierrors.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, err
 	}
-	return dp.Spec.Smartlead.WebhookSecretRef != nil, nil
+	return p.Spec.Smartlead.WebhookSecretRef != nil, nil
 }

@@ -243,8 +243,8 @@ func (s *Server) handleWebhook(ctx context.Context, w http.ResponseWriter, r *ht
 	if herr != nil {
 		return "", "unknown", herr
 	}
-	policies, herr = s.authenticate(ctx, policies, body, credentials{signature: r.Header.Get("X-Smartlead-Signature"),
-		path: pathSecret(r), secretKey: PayloadSecretKey(body)})
+	policies, herr = s.authenticate(ctx, policies, &credentials{signature: r.Header.Get("X-Smartlead-Signature"),
+		path: pathSecret(r), body: body})
 	if herr != nil {
 		return "", "unknown", herr
 	}
@@ -365,22 +365,41 @@ func (s *Server) organizationPolicies(ctx context.Context, r *http.Request) ([]b
 }
 
 // credentials are what a request may present to prove it knows a policy's webhook secret: the
-// X-Smartlead-Signature header, the secret as the last path segment, and the payload's secret_key.
+// X-Smartlead-Signature header, the secret as the last path segment, and the payload's secret_key. The
+// secret_key is read from the body only when it is needed — not for a policy without a secret, nor once
+// the signature or path secret has verified — so a signed webhook's body is parsed once, by ParseEvent.
 type credentials struct {
-	signature, path, secretKey string
+	signature, path string
+	body            []byte
+	key             *string // the payload's secret_key once read
+}
+
+// secretKey returns the payload's secret_key, reading it from the body the first time.
+func (c *credentials) secretKey() string {
+	if c.key == nil {
+		k := PayloadSecretKey(c.body)
+		c.key = &k
+	}
+	return *c.key
 }
 
 // presented reports whether the request carries any credential.
-func (c credentials) presented() bool { return c.signature != "" || c.path != "" || c.secretKey != "" }
+func (c *credentials) presented() bool {
+	return c.signature != "" || c.path != "" || c.secretKey() != ""
+}
 
 // verify reports whether one of the credentials proves one of the newline-separated secrets: a signature
 // of the body, or the secret itself (path or secret_key), compared in constant time.
-func (c credentials) verify(body []byte, secrets string) bool {
+func (c *credentials) verify(secrets string) bool {
+	if c.signature != "" && VerifySignature(c.body, c.signature, secrets) {
+		return true
+	}
 	digests := digestsOf(secrets)
-	path := c.path != "" && oneOf(sha256.Sum256([]byte(c.path)), digests)
-	key := c.secretKey != "" && oneOf(sha256.Sum256([]byte(c.secretKey)), digests)
-	signature := c.signature != "" && VerifySignature(body, c.signature, secrets)
-	return signature || path || key
+	if c.path != "" && oneOf(sha256.Sum256([]byte(c.path)), digests) {
+		return true
+	}
+	key := c.secretKey()
+	return key != "" && oneOf(sha256.Sum256([]byte(key)), digests)
 }
 
 // authenticate checks the request's credentials against the webhook secrets the organization's policies
@@ -390,9 +409,8 @@ func (c credentials) verify(body []byte, secrets string) bool {
 // credential was presented, none verified, and a policy's Secret could not be read, the answer is 503
 // (Smartlead retries) rather than a fall-back to the policies without a secret: the event may be that
 // policy's. A request without any credential reads no Secret.
-func (s *Server) authenticate(ctx context.Context, policies []bgv1.ProtectionPolicy, body []byte, creds credentials) (
+func (s *Server) authenticate(ctx context.Context, policies []bgv1.ProtectionPolicy, creds *credentials) (
 	[]bgv1.ProtectionPolicy, *httpError) {
-	presented := creds.presented()
 	var ok, verified []bgv1.ProtectionPolicy
 	unreadable := "" // why a policy's webhook secret could not be read, if one could not
 	for _, p := range policies {
@@ -405,7 +423,7 @@ func (s *Server) authenticate(ctx context.Context, policies []bgv1.ProtectionPol
 			ok = append(ok, p)
 			continue
 		}
-		if !presented {
+		if !creds.presented() {
 			continue // nothing to verify: no Secret is read for a bare request
 		}
 		// One policy's missing Secret must not turn away the webhooks other policies verify.
@@ -423,20 +441,20 @@ func (s *Server) authenticate(ctx context.Context, policies []bgv1.ProtectionPol
 			unreadable = fmt.Sprintf("the webhook secret of policy %s/%s has no secret under key %q", p.Namespace, p.Name, ref.Key)
 			continue
 		}
-		if creds.verify(body, secrets) {
+		if creds.verify(secrets) {
 			verified = append(verified, p)
 		}
 	}
 	switch {
 	case len(verified) > 0:
 		return verified, nil
-	case presented && unreadable != "":
+	case unreadable != "" && creds.presented():
 		// It may be this policy's event: Smartlead retries it once the Secret can be read, so nothing is
 		// lost, and a weaker policy never takes it meanwhile.
 		return nil, unavailable("%s", unreadable)
 	case len(ok) > 0:
 		return ok, nil
-	case !presented:
+	case !creds.presented():
 		return nil, fail(http.StatusUnauthorized, "missing X-Smartlead-Signature (or the secret as the last path segment, or secret_key)")
 	case creds.signature != "":
 		return nil, fail(http.StatusUnauthorized, "invalid X-Smartlead-Signature")
@@ -524,14 +542,8 @@ func (s *Server) yieldsTo(ctx context.Context, accepted []bgv1.ProtectionPolicy,
 	if len(accepted) == 0 || accepted[0].Spec.Smartlead.WebhookSecretRef == nil {
 		return false, nil // the accepting policies are unsigned themselves: nothing is weaker than them
 	}
-	var p bgv1.ProtectionPolicy
-	switch err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &p); {
-	case apierrors.IsNotFound(err):
-		return true, nil
-	case err != nil:
-		return false, err
-	}
-	return p.Spec.Smartlead.WebhookSecretRef == nil, nil
+	signed, err := PolicyAuthenticates(ctx, s.Client, mb.Namespace, mb.PolicyName())
+	return !signed, err
 }
 
 // accepts reports whether mb's own policy is one of policies.
