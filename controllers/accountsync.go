@@ -47,13 +47,6 @@ const syncRetry = time.Minute
 // Standard rate of 60 requests a minute takes under 17 minutes.
 const DefaultSyncDeadline = 20 * time.Minute
 
-// Event reasons of the account sync.
-const (
-	EventSynced         = "AccountsSynced"
-	EventSyncFailed     = "AccountSyncFailed"
-	EventMailboxCreated = "MailboxCreated"
-)
-
 // AccountSyncReconciler keeps the Mailboxes of a policy in step with the email accounts of its Smartlead
 // organization: every spec.smartlead.sync.interval, once after start, and when the policy's
 // bounceguard.io/sync annotation takes a new value, it reads the accounts (a page of 100 at a time, within
@@ -143,7 +136,7 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		msg := truncate(err.Error(), 1024)
 		if p.Status.LastSyncError != msg {
-			r.Recorder.Eventf(&p, nil, corev1.EventTypeWarning, EventSyncFailed, "Sync", "%s", msg)
+			r.Recorder.Eventf(&p, nil, corev1.EventTypeWarning, bgv1.EventSyncFailed, "Sync", "%s", msg)
 		}
 		p.Status.LastSyncError = msg
 	} else {
@@ -278,7 +271,7 @@ func (r *AccountSyncReconciler) sync(ctx context.Context, p *bgv1.ProtectionPoli
 		syncFindingsGauge.WithLabelValues(p.Namespace, p.Name, finding).Set(float64(n))
 	}
 	if res.created+res.updated > 0 || len(errs) > 0 {
-		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, EventSynced, "Sync",
+		r.Recorder.Eventf(p, nil, corev1.EventTypeNormal, bgv1.EventSynced, "Sync",
 			"read %d Smartlead accounts: %d Mailboxes created, %d updated; %d accounts not found, %d drifted, %d unmonitored",
 			len(accounts), res.created, res.updated, res.missing, res.drifted, res.unmonitored)
 	}
@@ -330,7 +323,7 @@ func (r *AccountSyncReconciler) createMailbox(ctx context.Context, p *bgv1.Prote
 			Labels: map[string]string{bgv1.LabelManagedBy: bgv1.ManagedByValue}},
 			Spec: bgv1.MailboxSpec{Email: email, SmartleadAccountID: ptr.To(id), PolicyRef: bgv1.LocalPolicyReference{Name: p.Name}}}
 		if err = r.Create(ctx, mb); err == nil {
-			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventMailboxCreated, "Sync",
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, bgv1.EventMailboxCreated, "Sync",
 				"created by the account sync of ProtectionPolicy %s for Smartlead account %d", p.Name, id)
 			return true, nil
 		}

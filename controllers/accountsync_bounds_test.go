@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
@@ -87,7 +88,7 @@ func TestSyncIsBoundedAgainstAnEndlessAccountList(t *testing.T) {
 			}
 			select {
 			case e := <-recorder.Events:
-				if !strings.Contains(e, EventSyncFailed) || !strings.Contains(e, tc.want) {
+				if !strings.Contains(e, bgv1.EventSyncFailed) || !strings.Contains(e, tc.want) {
 					t.Fatalf("event %q", e)
 				}
 			default:

@@ -109,7 +109,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	st.UnhealthyPercent = protection.Percent(st.UnhealthyMailboxes, st.Mailboxes)
 
 	if perr != nil {
-		setReady(&st.Conditions, d.Generation, ReasonPolicyNotFound,
+		setReady(&st.Conditions, d.Generation, bgv1.ReasonPolicyNotFound,
 			fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", policyName, d.Namespace))
 		return ctrl.Result{}, nil
 	}
@@ -126,7 +126,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		}
 	} else if st.HealthReason == "" {
 		_, msg := protection.DomainLevel(rules, st.Mailboxes, st.UnhealthyMailboxes)
-		st.HealthReason, st.HealthMessage = ReasonHealthy, msg
+		st.HealthReason, st.HealthMessage = bgv1.ReasonHealthy, msg
 	}
 	setDomainConditions(&d, rules)
 	setDomainHealth(d.Namespace, d.Name, st.Health)
@@ -166,7 +166,7 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 	if st.Health == bgv1.HealthWarning {
 		setCondition(conds, gen, bgv1.ConditionWarning, true, st.HealthReason, st.HealthMessage)
 	} else {
-		setCondition(conds, gen, bgv1.ConditionWarning, false, ReasonNotWarning, "health is "+string(st.Health))
+		setCondition(conds, gen, bgv1.ConditionWarning, false, bgv1.ReasonNotWarning, "health is "+string(st.Health))
 	}
 	paused := st.Health == bgv1.HealthPaused
 	evidence := st.HealthMessage
@@ -175,28 +175,28 @@ func setDomainConditions(d *bgv1.Domain, rules protection.Rules) {
 	}
 	switch {
 	case paused && rules.Mode == bgv1.ModeEnforce && st.PausedMailboxes > 0:
-		setCondition(conds, gen, bgv1.ConditionPaused, true, protection.ReasonDomainThreshold,
+		setCondition(conds, gen, bgv1.ConditionPaused, true, bgv1.ReasonDomainThreshold,
 			fmt.Sprintf("%s; %d of %d mailboxes paused in Smartlead", evidence, st.PausedMailboxes, st.Mailboxes))
 	case paused && rules.Mode == bgv1.ModeEnforce:
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotPausedInSmartlead,
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonNotPausedInSmartlead,
 			"none of the domain's mailboxes is paused in Smartlead (the safety limit, a missing API key or a failing "+
 				"Smartlead call; each Mailbox's Paused condition says which): "+evidence)
 	case paused:
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonNotEnforced,
 			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause the domain: %s", rules.Mode, evidence))
 	default:
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSending, "sending is not paused")
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonSending, "sending is not paused")
 	}
 	if rules.Mode == bgv1.ModeSuggest {
 		if paused {
-			setCondition(conds, gen, bgv1.ConditionPauseRecommended, true, protection.ReasonDomainThreshold, evidence)
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, true, bgv1.ReasonDomainThreshold, evidence)
 		} else {
-			setCondition(conds, gen, bgv1.ConditionPauseRecommended, false, ReasonNotRecommended, "health is "+string(st.Health))
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, false, bgv1.ReasonNotRecommended, "health is "+string(st.Health))
 		}
 	} else {
 		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
 	}
-	setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+d.PolicyName())
+	setCondition(conds, gen, bgv1.ConditionReady, true, bgv1.ReasonReady, "governed by ProtectionPolicy "+d.PolicyName())
 }
 
 // SetupWithManager registers the reconciler. It runs when a mailbox of the domain appears, goes, or

@@ -197,7 +197,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	e := &enforcer{sl: sc, creds: creds, mb: &mb, now: now, save: save, report: r.reporter(&mb)}
 	if reapply {
 		if err = e.reapply(ctx); err == nil {
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventReapplied, opReapply,
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventReapplied, opReapply,
 				"paused again in Smartlead (account %d): someone had undone the pause; a further drift is left to a person", sl.AccountID)
 		}
 	} else if want {
@@ -207,9 +207,9 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 		}
 		if err == nil {
 			r.notePaused(key, true)
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventPausedInSmartlead, "Pause",
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventPausedInSmartlead, "Pause",
 				"paused in Smartlead (%s, account %d): %s", sl.Action, sl.AccountID, pauseEvidence(&mb, reason, domainMessage))
-			if reason == protection.ReasonBounceThreshold && mb.Status.PausedAt != nil {
+			if reason == bgv1.ReasonBounceThreshold && mb.Status.PausedAt != nil {
 				// From the crossing (status.pausedAt: when the crossing event's write was judged Paused), not
 				// from the mailbox's last event, which the sends still arriving meanwhile move on.
 				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.PausedAt.Time).Seconds())
@@ -221,7 +221,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 		if err = e.resume(ctx); err == nil {
 			err = r.setFinalizer(ctx, &mb, false)
 			r.notePaused(key, false)
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeNormal, bgv1.EventResumedInSmartlead, "Resume",
 				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
 			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyResumed, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 				Evidence: fmt.Sprintf("resumed in Smartlead (account %d): health %s, %s", sl.AccountID, mb.Status.Health, mb.Status.Evidence())})
@@ -230,11 +230,11 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	if errors.Is(err, errAccountGone) {
 		// Nothing is held in Smartlead any more: no place under the safety limit, no finalizer, no retry.
 		r.notePaused(key, false)
-		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventAccountGone, sl.LastOperation, "%s", accountGoneMessage(&mb))
+		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventAccountGone, sl.LastOperation, "%s", accountGoneMessage(&mb))
 		return r.setFinalizer(ctx, &mb, false)
 	}
 	if err != nil {
-		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, sl.LastOperation, "%s", truncate(err.Error(), 512))
+		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventSmartleadFailed, sl.LastOperation, "%s", truncate(err.Error(), 512))
 		if before.Status.Smartlead.LastError == "" { // the first failure of a run of them, not every retry
 			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifySmartleadError, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 				Evidence: fmt.Sprintf("Smartlead %s failed (retried with backoff): %s", sl.LastOperation, truncate(err.Error(), 200))})

@@ -123,7 +123,7 @@ var _ = Describe("the leader killed between two steps of a pause", func() {
 		Expect(k8s.List(ctx, &events, client.InNamespace(f.ns))).To(Succeed())
 		paused := 0
 		for _, e := range events.Items {
-			if e.Reason == controllers.EventPausedInSmartlead && e.InvolvedObject.Name == mb.Name {
+			if e.Reason == bgv1.EventPausedInSmartlead && e.InvolvedObject.Name == mb.Name {
 				paused += int(max(e.Count, 1))
 			}
 		}

@@ -29,7 +29,7 @@ type mailboxFacts struct {
 func factsOf(mb *bgv1.Mailbox) mailboxFacts {
 	f := mailboxFacts{policy: mb.PolicyName(), health: mb.Status.Health, pausedInSmartlead: pausedInSmartlead(mb),
 		holdsPause: holdsPause(&mb.Status.Smartlead)}
-	if c := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); c != nil && c.Reason == ReasonSafetyLimit {
+	if c := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); c != nil && c.Reason == bgv1.ReasonSafetyLimit {
 		f.safetyHeld, f.heldMessage = true, c.Message
 	}
 	return f

@@ -50,7 +50,7 @@ func randomMailbox(rng *rand.Rand, name string) *bgv1.Mailbox {
 	case 0:
 		mb.Status.Conditions = []metav1.Condition{{Type: bgv1.ConditionPaused, Status: metav1.ConditionTrue, Reason: "BounceThreshold"}}
 	case 1:
-		mb.Status.Conditions = []metav1.Condition{{Type: bgv1.ConditionPaused, Status: metav1.ConditionFalse, Reason: ReasonSafetyLimit,
+		mb.Status.Conditions = []metav1.Condition{{Type: bgv1.ConditionPaused, Status: metav1.ConditionFalse, Reason: bgv1.ReasonSafetyLimit,
 			Message: "limit " + name}}
 	}
 	return mb

@@ -35,32 +35,6 @@ import (
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
-// Reasons of the Mailbox and Domain conditions, besides the protection package's transition reasons.
-const (
-	ReasonPolicyNotFound        = "PolicyNotFound"
-	ReasonSmartleadUnavailable  = "SmartleadUnavailable"
-	ReasonSmartleadError        = "SmartleadError"
-	ReasonNotEnforced           = "NotEnforced"
-	ReasonSafetyLimit           = protection.ReasonSafetyLimit
-	ReasonSending               = "Sending"
-	ReasonNotWarning            = "NotWarning"
-	ReasonNotRecommended        = "NotRecommended"
-	ReasonHealthy               = "Healthy"
-	ReasonNotPausedInSmartlead  = "NotPausedInSmartlead"
-	ReasonDuplicateAddress      = "DuplicateAddress"
-	ReasonPausing               = "Pausing"
-	ReasonWebhookSecretRequired = "WebhookSecretRequired"
-	ReasonAccountGone           = "AccountGone"
-)
-
-// Event reasons for Smartlead actions.
-const (
-	EventPausedInSmartlead  = "PausedInSmartlead"
-	EventResumedInSmartlead = "ResumedInSmartlead"
-	EventSmartleadFailed    = "SmartleadCallFailed"
-	EventPauseHeld          = "PauseHeldBySafetyLimit"
-)
-
 // holdRecheck is how often a mailbox whose pause is held back (safety limit, missing API key) is looked at again.
 const holdRecheck = 30 * time.Second
 
@@ -169,10 +143,10 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 				"restore the policy or point spec.policyRef at an existing one (it is then resumed with the API key "+
 				"that paused it), or delete the Mailbox (which resumes it first)", sl.AccountID)
 		}
-		if conditionReason(mb.Status.Conditions, bgv1.ConditionReady) != ReasonPolicyNotFound {
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, ReasonPolicyNotFound, "Reconcile", "%s", msg)
+		if conditionReason(mb.Status.Conditions, bgv1.ConditionReady) != bgv1.ReasonPolicyNotFound {
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.ReasonPolicyNotFound, "Reconcile", "%s", msg)
 		}
-		setReady(&mb.Status.Conditions, mb.Generation, ReasonPolicyNotFound, msg)
+		setReady(&mb.Status.Conditions, mb.Generation, bgv1.ReasonPolicyNotFound, msg)
 		return ctrl.Result{}, nil
 	}
 	rules := protection.RulesFor(&policy)
@@ -202,7 +176,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			r.notifyTransition(&policy, &mb, rules.Mode, d.Transition)
 		}
 	} else if st.HealthReason == "" {
-		st.HealthReason = ReasonHealthy
+		st.HealthReason = bgv1.ReasonHealthy
 	}
 	if d.StartWindow {
 		// Recovering starts a fresh rolling window. The write is conditional on the resourceVersion read,
@@ -254,7 +228,7 @@ func statusEqualBut(x, y *bgv1.Mailbox, description bool) bool {
 // strongly (its events are refused with 409 until one goes). "" when it may be acted on.
 func (r *MailboxReconciler) unusable(ctx context.Context, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) (reason, message string) {
 	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
-		return ReasonWebhookSecretRequired, fmt.Sprintf("ProtectionPolicy %q is Enforce without smartlead.webhookSecretRef: "+
+		return bgv1.ReasonWebhookSecretRequired, fmt.Sprintf("ProtectionPolicy %q is Enforce without smartlead.webhookSecretRef: "+
 			"unauthenticated webhooks must never pause a mailbox, so nothing is done in Smartlead until it has one", policy.Name)
 	}
 	org := policy.Spec.Smartlead.OrganizationID
@@ -275,7 +249,7 @@ func (r *MailboxReconciler) unusable(ctx context.Context, mb *bgv1.Mailbox, poli
 			continue
 		}
 		if op.Spec.Smartlead.OrganizationID == org && (op.Spec.Smartlead.WebhookSecretRef == nil) == (policy.Spec.Smartlead.WebhookSecretRef == nil) {
-			return ReasonDuplicateAddress, "the same address is a Mailbox in another namespace under a policy that receives " +
+			return bgv1.ReasonDuplicateAddress, "the same address is a Mailbox in another namespace under a policy that receives " +
 				"the same Smartlead organization's webhooks as strongly; its webhooks are refused (409) until only one remains"
 		}
 	}
@@ -329,7 +303,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 	case !a.want && !holdsPause(sl):
 		r.notePaused(key, false) // a reservation for a pause no longer wanted
 		return a
-	case a.want && !holdsPause(sl) && a.reason != protection.ReasonHold: // a person's hold is not the limit's to hold back
+	case a.want && !holdsPause(sl) && a.reason != bgv1.ReasonHold: // a person's hold is not the limit's to hold back
 		// The check reserves a place under the limit; unless the pause is queued, it is given back.
 		defer func() {
 			if a.queue == nil {
@@ -338,8 +312,8 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		}()
 		if ok, msg := r.safetyAllows(ctx, mb, rules); !ok {
 			a.held = msg
-			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != ReasonSafetyLimit {
-				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPauseHeld, "Pause",
+			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != bgv1.ReasonSafetyLimit {
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, bgv1.EventPauseHeld, "Pause",
 					"not paused in Smartlead: %s; a person must look", msg)
 				r.Notifier.Notify(policy, notify.Notice{Event: bgv1.NotifySafetyHold, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 					Evidence: "not paused in Smartlead: " + msg + "; a person must look"})
@@ -385,15 +359,11 @@ func enforcementCredentials(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) Cre
 	return CredentialsOf(policy)
 }
 
-// FinalizerSmartlead is on a Mailbox while bounceguard holds it paused in Smartlead, so that deleting the
-// Mailbox first resumes the account instead of leaving it paused with nobody keeping track.
-const FinalizerSmartlead = "bounceguard.io/smartlead-pause"
-
 // finalize resumes in Smartlead a deleted mailbox that bounceguard paused, then lets it go. When that
 // cannot be done at all (its policy or API key is gone) it says so in a Warning Event and lets it go
 // anyway: a deletion must not hang on a missing Secret. A failing call is retried.
 func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now time.Time, save func(context.Context) error) error {
-	if !controllerutil.ContainsFinalizer(mb, FinalizerSmartlead) {
+	if !controllerutil.ContainsFinalizer(mb, bgv1.FinalizerSmartlead) {
 		return nil
 	}
 	if holdsPause(&mb.Status.Smartlead) {
@@ -415,20 +385,20 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 			err := enf.resume(ctx)
 			switch {
 			case err == nil:
-				r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, EventResumedInSmartlead, "Resume",
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeNormal, bgv1.EventResumedInSmartlead, "Resume",
 					"resumed in Smartlead (account %d) before the Mailbox is deleted", mb.Status.Smartlead.AccountID)
 			case errors.Is(err, errAccountGone):
-				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventAccountGone, "Resume", "%s", accountGoneMessage(mb))
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, bgv1.EventAccountGone, "Resume", "%s", accountGoneMessage(mb))
 			case enf.refused(ctx, err):
 				// No retry changes the answer: the deletion goes on, and a person is told what is left to do.
-				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, "Resume",
+				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, bgv1.EventSmartleadFailed, "Resume",
 					"deleted while paused in Smartlead (account %d), and Smartlead refused the resume for good: %s; "+
 						"resume it in Smartlead by hand", mb.Status.Smartlead.AccountID, truncate(err.Error(), 512))
 			default:
 				return err
 			}
 		case apierrors.IsNotFound(err) || errors.Is(err, ErrNoAPIKey):
-			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventSmartleadFailed, "Resume",
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, bgv1.EventSmartleadFailed, "Resume",
 				"deleted while paused in Smartlead (account %d), and it cannot be resumed: %s; resume it in Smartlead by hand",
 				mb.Status.Smartlead.AccountID, err.Error())
 		default:
@@ -439,12 +409,12 @@ func (r *MailboxReconciler) finalize(ctx context.Context, mb *bgv1.Mailbox, now 
 	return r.setFinalizer(ctx, mb, false)
 }
 
-// setFinalizer adds or removes FinalizerSmartlead with optimistic concurrency: it reads the mailbox from
+// setFinalizer adds or removes bgv1.FinalizerSmartlead with optimistic concurrency: it reads the mailbox from
 // the API server, patches its finalizers conditionally on that resourceVersion, and on a conflict reads
 // again, so that another controller's finalizer added meanwhile is never dropped. The status this
 // reconcile is computing is not touched.
 func (r *MailboxReconciler) setFinalizer(ctx context.Context, mb *bgv1.Mailbox, present bool) error {
-	if controllerutil.ContainsFinalizer(mb, FinalizerSmartlead) == present {
+	if controllerutil.ContainsFinalizer(mb, bgv1.FinalizerSmartlead) == present {
 		return nil
 	}
 	reader := r.APIReader
@@ -456,15 +426,15 @@ func (r *MailboxReconciler) setFinalizer(ctx context.Context, mb *bgv1.Mailbox, 
 		if err := reader.Get(ctx, client.ObjectKeyFromObject(mb), cur); err != nil {
 			return err
 		}
-		if controllerutil.ContainsFinalizer(cur, FinalizerSmartlead) == present {
+		if controllerutil.ContainsFinalizer(cur, bgv1.FinalizerSmartlead) == present {
 			mb.Finalizers = cur.Finalizers
 			return nil
 		}
 		patch := client.MergeFromWithOptions(cur.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		if present {
-			controllerutil.AddFinalizer(cur, FinalizerSmartlead)
+			controllerutil.AddFinalizer(cur, bgv1.FinalizerSmartlead)
 		} else {
-			controllerutil.RemoveFinalizer(cur, FinalizerSmartlead)
+			controllerutil.RemoveFinalizer(cur, bgv1.FinalizerSmartlead)
 		}
 		if err := r.Patch(ctx, cur, patch); err != nil {
 			return err
@@ -498,7 +468,7 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 		// Past warning: Paused and status.history tell the story, within the 4 KiB a Mailbox keeps under.
 		meta.RemoveStatusCondition(conds, bgv1.ConditionWarning)
 	default:
-		setCondition(conds, gen, bgv1.ConditionWarning, false, ReasonNotWarning, "health is "+string(st.Health))
+		setCondition(conds, gen, bgv1.ConditionWarning, false, bgv1.ReasonNotWarning, "health is "+string(st.Health))
 	}
 
 	would, why := protection.WouldPause(st.Health, domainHealth)
@@ -507,29 +477,29 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 	case st.Smartlead.Paused:
 		setCondition(conds, gen, bgv1.ConditionPaused, true, st.Smartlead.Reason, pauseEvidence(mb, st.Smartlead.Reason, domainMessage))
 	case a.held != "":
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSafetyLimit, "not paused in Smartlead: "+a.held)
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonSafetyLimit, "not paused in Smartlead: "+a.held)
 	case a.unavailable != "":
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadUnavailable, "cannot pause in Smartlead: "+a.unavailable)
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonSmartleadUnavailable, "cannot pause in Smartlead: "+a.unavailable)
 	case a.gone != "":
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonAccountGone, "not paused in Smartlead: "+a.gone)
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonAccountGone, "not paused in Smartlead: "+a.gone)
 	case a.err != nil || (a.want && st.Smartlead.LastError != ""):
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSmartleadError,
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonSmartleadError,
 			fmt.Sprintf("Smartlead %s failed: %s", st.Smartlead.LastOperation, st.Smartlead.LastError))
 	case a.want && a.queue != nil:
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonPausing,
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonPausing,
 			"pausing in Smartlead: "+pauseEvidence(mb, why, domainMessage))
 	case would && mode != bgv1.ModeEnforce:
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonNotEnforced,
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonNotEnforced,
 			fmt.Sprintf("mode is %s, so Smartlead is not called; Enforce would pause it: %s", mode, pauseEvidence(mb, why, domainMessage)))
 	default:
-		setCondition(conds, gen, bgv1.ConditionPaused, false, ReasonSending, "sending is not paused")
+		setCondition(conds, gen, bgv1.ConditionPaused, false, bgv1.ReasonSending, "sending is not paused")
 	}
 
 	if mode == bgv1.ModeSuggest {
 		if would {
 			setCondition(conds, gen, bgv1.ConditionPauseRecommended, true, why, pauseEvidence(mb, why, domainMessage))
 		} else {
-			setCondition(conds, gen, bgv1.ConditionPauseRecommended, false, ReasonNotRecommended, "health is "+string(st.Health))
+			setCondition(conds, gen, bgv1.ConditionPauseRecommended, false, bgv1.ReasonNotRecommended, "health is "+string(st.Health))
 		}
 	} else {
 		meta.RemoveStatusCondition(conds, bgv1.ConditionPauseRecommended)
@@ -537,24 +507,24 @@ func setMailboxConditions(mb *bgv1.Mailbox, mode bgv1.Mode, domainHealth bgv1.He
 
 	switch {
 	case a.unavailable != "":
-		setReady(conds, gen, ReasonSmartleadUnavailable, a.unavailable)
+		setReady(conds, gen, bgv1.ReasonSmartleadUnavailable, a.unavailable)
 	default:
 		// Not the mode: the policy shows it, and naming it here would make a mode change rewrite every Mailbox.
-		setCondition(conds, gen, bgv1.ConditionReady, true, ReasonReady, "governed by ProtectionPolicy "+mb.PolicyName())
+		setCondition(conds, gen, bgv1.ConditionReady, true, bgv1.ReasonReady, "governed by ProtectionPolicy "+mb.PolicyName())
 	}
 }
 
 // ownReason names a pause of the mailbox's own health Hold when a person holds it.
 func ownReason(mb *bgv1.Mailbox, reason string) string {
-	if reason == protection.ReasonBounceThreshold && mb.Status.HealthReason == protection.ReasonHold {
-		return protection.ReasonHold
+	if reason == bgv1.ReasonBounceThreshold && mb.Status.HealthReason == bgv1.ReasonHold {
+		return bgv1.ReasonHold
 	}
 	return reason
 }
 
 // pauseEvidence explains a pause: the mailbox's own evidence, or its domain's.
 func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
-	if reason == protection.ReasonDomainPaused {
+	if reason == bgv1.ReasonDomainPaused {
 		msg := fmt.Sprintf("its domain %s is Paused", mb.Domain())
 		if domainMessage != "" {
 			msg += ": " + domainMessage
@@ -562,7 +532,7 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 		return msg
 	}
 	msg := mb.Status.Evidence()
-	if reason == protection.ReasonHold {
+	if reason == bgv1.ReasonHold {
 		return msg
 	}
 	if mb.Status.ResumeAt != nil {

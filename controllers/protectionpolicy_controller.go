@@ -20,13 +20,6 @@ import (
 	"github.com/bounceguard/bounceguard/internal/secretstore"
 )
 
-// Reasons of the ProtectionPolicy Ready condition.
-const (
-	ReasonReady            = "Ready"
-	ReasonSecretNotFound   = "SecretNotFound"
-	ReasonSecretKeyMissing = "SecretKeyMissing"
-)
-
 // ProtectionPolicyReconciler keeps a policy's status: Ready (its Secrets are usable) and mailbox counts by health.
 type ProtectionPolicyReconciler struct {
 	client.Client
@@ -76,7 +69,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		counts.Mailboxes, counts.Healthy, counts.Warning, counts.Paused, counts.Recovering, counts.PausedInSmartlead
 	held, heldMessage := counts.SafetyHeld, counts.HeldMessage
 
-	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
+	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: bgv1.ReasonReady,
 		Message: "policy is ready", ObservedGeneration: policy.Generation}
 	for _, ref := range policySecretRefs(&policy) {
 		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.what, ref.sel)
@@ -90,7 +83,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	st.Notifications = r.Notifier.Status(&policy)
 	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonWebhookSecretRequired
+		ready.Status, ready.Reason = metav1.ConditionFalse, bgv1.ReasonWebhookSecretRequired
 		ready.Message = "Enforce without smartlead.webhookSecretRef: unauthenticated webhooks must never pause a mailbox; " +
 			"nothing is done in Smartlead until the policy has a webhook secret"
 	}
@@ -105,11 +98,11 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		msg := fmt.Sprintf("%d mailbox(es) not paused in Smartlead: %s. Find the cause (a broken payload format, a "+
 			"Smartlead incident, a real problem) and resume, or raise spec.safety.maxPausedPercent", held, heldMessage)
 		if conditionStatus(st.Conditions, bgv1.ConditionPausingAllowed) != metav1.ConditionFalse {
-			r.Recorder.Eventf(&policy, nil, corev1.EventTypeWarning, ReasonSafetyLimit, "Pause", "%s", msg)
+			r.Recorder.Eventf(&policy, nil, corev1.EventTypeWarning, bgv1.ReasonSafetyLimit, "Pause", "%s", msg)
 		}
-		setCondition(&st.Conditions, policy.Generation, bgv1.ConditionPausingAllowed, false, ReasonSafetyLimit, msg)
+		setCondition(&st.Conditions, policy.Generation, bgv1.ConditionPausingAllowed, false, bgv1.ReasonSafetyLimit, msg)
 	} else {
-		setCondition(&st.Conditions, policy.Generation, bgv1.ConditionPausingAllowed, true, "WithinLimit",
+		setCondition(&st.Conditions, policy.Generation, bgv1.ConditionPausingAllowed, true, bgv1.ReasonWithinLimit,
 			fmt.Sprintf("at most %d%% of the policy's mailboxes may be paused at once (from %d mailboxes)",
 				protection.RulesFor(&policy).MaxPausedPercent, protection.RulesFor(&policy).SafetyMinimum))
 	}
@@ -128,12 +121,12 @@ func (r *ProtectionPolicyReconciler) checkSecretKey(ctx context.Context, ns, wha
 	}
 	if err := secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: sel.Name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return ReasonSecretNotFound, fmt.Sprintf("Secret %q for the %s not found", sel.Name, what), nil
+			return bgv1.ReasonSecretNotFound, fmt.Sprintf("Secret %q for the %s not found", sel.Name, what), nil
 		}
 		return "", "", fmt.Errorf("reading Secret %q: %w", sel.Name, err)
 	}
 	if len(secret.Data[sel.Key]) == 0 {
-		return ReasonSecretKeyMissing, fmt.Sprintf("Secret %q has no key %q for the %s", sel.Name, sel.Key, what), nil
+		return bgv1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %q has no key %q for the %s", sel.Name, sel.Key, what), nil
 	}
 	return "", "", nil
 }

@@ -124,16 +124,6 @@ type enforcer struct {
 	report func(reason, message string)
 }
 
-// Event reasons of steps skipped during a pause or resume, and of an account found gone.
-const (
-	EventCampaignGone         = "CampaignGone"
-	EventCampaignRefused      = "CampaignRefused"
-	EventCampaignRemoveFailed = "CampaignRemovalFailed"
-	EventDailyLimitRefused    = "DailyLimitRestoreRefused"
-	EventPauseStepFailed      = "PauseStepFailed"
-	EventAccountGone          = "AccountGone"
-)
-
 // errAccountGone is returned by pause, resume and reapply when Smartlead no longer has the account (a
 // person deleted it there): the pause record has ended, as nothing is left to undo, and
 // status.smartlead.accountGone says so.
@@ -222,11 +212,11 @@ func (e *enforcer) skipCampaign(cid int64, op string, cause error) {
 		return
 	}
 	if errors.Is(cause, smartlead.ErrNotFound) {
-		e.report(EventCampaignGone, fmt.Sprintf("campaign %d no longer exists in Smartlead (404): skipped while %s account %d; "+
+		e.report(bgv1.EventCampaignGone, fmt.Sprintf("campaign %d no longer exists in Smartlead (404): skipped while %s account %d; "+
 			"the rest went on", cid, op, st.AccountID))
 		return
 	}
-	e.report(EventCampaignRefused, fmt.Sprintf("campaign %d refused for good while %s account %d (%s): skipped, the rest went "+
+	e.report(bgv1.EventCampaignRefused, fmt.Sprintf("campaign %d refused for good while %s account %d (%s): skipped, the rest went "+
 		"on; listed in status.smartlead.skippedCampaignIDs for a person to look at", cid, op, st.AccountID, truncate(cause.Error(), 256)))
 }
 
@@ -327,7 +317,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			case e.gone(ctx, id, err, true):
 				return e.accountGone(ctx, opCampaign, err)
 			case e.refused(ctx, err):
-				insteadOf(opCampaign, EventPauseStepFailed, fmt.Sprintf("listing account %d's campaigns", id), err)
+				insteadOf(opCampaign, bgv1.EventPauseStepFailed, fmt.Sprintf("listing account %d's campaigns", id), err)
 			default:
 				st.Action = ""
 				return e.attempt(ctx, opCampaign, err)
@@ -347,7 +337,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			case e.gone(ctx, id, err, true):
 				return e.accountGone(ctx, opReadLim, err)
 			case e.refused(ctx, err):
-				insteadOf(opReadLim, EventPauseStepFailed, fmt.Sprintf("reading account %d's daily limit", id), err)
+				insteadOf(opReadLim, bgv1.EventPauseStepFailed, fmt.Sprintf("reading account %d's daily limit", id), err)
 			}
 			// Recorded before the write: a crash between the two never loses the value to restore.
 			if fallback == nil {
@@ -366,7 +356,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			case e.refused(ctx, err):
 				// Not changed: nothing to restore.
 				st.OriginalDailyLimit = nil
-				insteadOf(opZeroLim, EventPauseStepFailed, fmt.Sprintf("setting account %d's daily limit to 0", id), err)
+				insteadOf(opZeroLim, bgv1.EventPauseStepFailed, fmt.Sprintf("setting account %d's daily limit to 0", id), err)
 			}
 			if fallback == nil {
 				if err := e.attempt(ctx, opZeroLim, err); err != nil {
@@ -394,7 +384,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			default:
 				// Kept in RemovedCampaignIDs: restoring an account that is still in a campaign is harmless,
 				// and the removal may have happened before the answer was lost.
-				insteadOf(opRemove, EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d", id, cid), err)
+				insteadOf(opRemove, bgv1.EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d", id, cid), err)
 			}
 			if serr := e.attempt(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err); serr != nil && serr != err { //nolint:errorlint // identity: only a failed save stops
 				return serr
@@ -444,7 +434,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 			return e.accountGone(ctx, opRestLim, err)
 		case e.refused(ctx, err):
 			if e.report != nil {
-				e.report(EventDailyLimitRefused, fmt.Sprintf("Smartlead refused to restore account %d's daily limit to %d (%s): "+
+				e.report(bgv1.EventDailyLimitRefused, fmt.Sprintf("Smartlead refused to restore account %d's daily limit to %d (%s): "+
 					"skipped, the rest of the resume went on; set it to %d by hand", id, limit, truncate(err.Error(), 256), limit))
 			}
 			err = nil

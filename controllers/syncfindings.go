@@ -17,14 +17,6 @@ import (
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
-// Event reasons of what the account sync found, on the Mailbox.
-const (
-	EventAccountMissing = "AccountNotFound"
-	EventDrifted        = "Drifted"
-	EventUnmonitored    = "Unmonitored"
-	EventReapplied      = "PauseReapplied"
-)
-
 // opReapply is recorded in status.smartlead.lastOperation when a drifted pause was applied again.
 const opReapply = "Reapply"
 
@@ -38,7 +30,7 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 	conds, gen, acc := &st.Conditions, mb.Generation, st.Account
 	switch {
 	case st.Smartlead.AccountGone:
-		setCondition(conds, gen, bgv1.ConditionAccountFound, false, protection.ReasonAccountMissing,
+		setCondition(conds, gen, bgv1.ConditionAccountFound, false, bgv1.ReasonAccountMissing,
 			"Smartlead answered that it has "+goneAccount(mb)+" (deleted there?): bounceguard's pause record ended, "+
 				"as nothing is left to undo; no call is made until a new pause begins or another account is found")
 	case acc != nil && acc.Missing:
@@ -46,10 +38,10 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 		if acc.ID != 0 {
 			what = "account " + strconv.FormatInt(acc.ID, 10)
 		}
-		setCondition(conds, gen, bgv1.ConditionAccountFound, false, protection.ReasonAccountMissing,
+		setCondition(conds, gen, bgv1.ConditionAccountFound, false, bgv1.ReasonAccountMissing,
 			"the last account sync found no Smartlead account for "+what+": deleted, or under another API key?")
 	case acc != nil && meta.FindStatusCondition(*conds, bgv1.ConditionAccountFound) != nil:
-		setCondition(conds, gen, bgv1.ConditionAccountFound, true, protection.ReasonAccountFound,
+		setCondition(conds, gen, bgv1.ConditionAccountFound, true, bgv1.ReasonAccountFound,
 			"Smartlead account "+strconv.FormatInt(acc.ID, 10))
 	case acc == nil:
 		meta.RemoveStatusCondition(conds, bgv1.ConditionAccountFound) // no sync has read it: nothing to say
@@ -57,10 +49,10 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 
 	held := holdsPause(&st.Smartlead)
 	if drifted, how := protection.Drift(&st.Smartlead, acc); drifted {
-		reason, msg := protection.ReasonSendingAgain, how
+		reason, msg := bgv1.ReasonSendingAgain, how
 		switch {
 		case st.Smartlead.Reapplied:
-			reason, msg = protection.ReasonReapplied, how+"; paused again (once a pause: a further drift is left to a person)"
+			reason, msg = bgv1.ReasonReapplied, how+"; paused again (once a pause: a further drift is left to a person)"
 		case drift == bgv1.DriftReapply:
 			msg += "; pausing it again (drift: Reapply)"
 		default:
@@ -68,7 +60,7 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 		}
 		setCondition(conds, gen, bgv1.ConditionDrifted, true, reason, msg)
 	} else if held && st.Smartlead.Paused && meta.FindStatusCondition(*conds, bgv1.ConditionDrifted) != nil {
-		setCondition(conds, gen, bgv1.ConditionDrifted, false, protection.ReasonInStep, "Smartlead shows it paused")
+		setCondition(conds, gen, bgv1.ConditionDrifted, false, bgv1.ReasonInStep, "Smartlead shows it paused")
 	} else if !held {
 		meta.RemoveStatusCondition(conds, bgv1.ConditionDrifted)
 	}
@@ -77,9 +69,9 @@ func setSyncConditions(mb *bgv1.Mailbox, drift bgv1.DriftAction) {
 	case held:
 		meta.RemoveStatusCondition(conds, bgv1.ConditionUnmonitored)
 	case acc != nil && acc.Gap != nil:
-		setCondition(conds, gen, bgv1.ConditionUnmonitored, true, protection.ReasonCoverageGap, protection.CoverageMessage(acc.Gap))
+		setCondition(conds, gen, bgv1.ConditionUnmonitored, true, bgv1.ReasonCoverageGap, protection.CoverageMessage(acc.Gap))
 	case meta.FindStatusCondition(*conds, bgv1.ConditionUnmonitored) != nil:
-		setCondition(conds, gen, bgv1.ConditionUnmonitored, false, protection.ReasonCovered, "bounceguard receives its sends")
+		setCondition(conds, gen, bgv1.ConditionUnmonitored, false, bgv1.ReasonCovered, "bounceguard receives its sends")
 	}
 }
 
@@ -92,9 +84,9 @@ type syncFinding struct {
 }
 
 var syncFindings = []syncFinding{
-	{bgv1.ConditionAccountFound, metav1.ConditionFalse, EventAccountMissing, ""},
-	{bgv1.ConditionDrifted, metav1.ConditionTrue, EventDrifted, bgv1.NotifyDrift},
-	{bgv1.ConditionUnmonitored, metav1.ConditionTrue, EventUnmonitored, bgv1.NotifyUnmonitored},
+	{bgv1.ConditionAccountFound, metav1.ConditionFalse, bgv1.EventAccountMissing, ""},
+	{bgv1.ConditionDrifted, metav1.ConditionTrue, bgv1.EventDrifted, bgv1.NotifyDrift},
+	{bgv1.ConditionUnmonitored, metav1.ConditionTrue, bgv1.EventUnmonitored, bgv1.NotifyUnmonitored},
 }
 
 // syncFindings sets the account sync's conditions on a reconciled mailbox and returns what to announce of
@@ -200,7 +192,7 @@ func (e *enforcer) reapply(ctx context.Context) error {
 			case e.refused(ctx, err):
 				// Refused for good (an archived campaign): the account is suspended instead, as a pause does.
 				if e.report != nil {
-					e.report(EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
+					e.report(bgv1.EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
 						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
 				}
 				err = nil

@@ -57,7 +57,7 @@ func TestEnforceWithoutWebhookSecretMakesNoCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := apimeta.FindStatusCondition(got.Status.Conditions, bgv1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != ReasonWebhookSecretRequired {
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != bgv1.ReasonWebhookSecretRequired {
 		t.Fatalf("Ready = %+v", ready)
 	}
 	if !got.Status.Smartlead.Suspended || !got.Status.Smartlead.Paused {
@@ -75,7 +75,7 @@ func TestEnforceWithoutWebhookSecretMakesNoCall(t *testing.T) {
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(policy), &p); err != nil {
 		t.Fatal(err)
 	}
-	if cond := apimeta.FindStatusCondition(p.Status.Conditions, bgv1.ConditionReady); cond == nil || cond.Reason != ReasonWebhookSecretRequired {
+	if cond := apimeta.FindStatusCondition(p.Status.Conditions, bgv1.ConditionReady); cond == nil || cond.Reason != bgv1.ReasonWebhookSecretRequired {
 		t.Fatalf("policy Ready = %+v", cond)
 	}
 }

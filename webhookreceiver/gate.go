@@ -241,5 +241,5 @@ func Decide(mode bgv1.Mode, mb *bgv1.Mailbox, domain *bgv1.Domain) *GateAnswer {
 // heldBySafety reports whether the policy's safety limit kept this mailbox from being paused.
 func heldBySafety(mb *bgv1.Mailbox) bool {
 	c := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused)
-	return c != nil && c.Reason == protection.ReasonSafetyLimit && !mb.Status.Smartlead.Paused
+	return c != nil && c.Reason == bgv1.ReasonSafetyLimit && !mb.Status.Smartlead.Paused
 }

@@ -15,43 +15,6 @@ const (
 	HealthRecovering Health = "Recovering"
 )
 
-// Condition types owned by bounceguard.
-const (
-	// ConditionReady reports whether the object can be acted on (policy found, Secrets present, ...).
-	ConditionReady = "Ready"
-	// ConditionWarning is True while the warning threshold is reached.
-	ConditionWarning = "Warning"
-	// ConditionPaused is True only while sending is actually paused in Smartlead (Enforce).
-	ConditionPaused = "Paused"
-	// ConditionPauseRecommended is True in Suggest mode when Enforce would pause.
-	ConditionPauseRecommended = "PauseRecommended"
-	// ConditionPausingAllowed is a ProtectionPolicy condition: False while the safety limit holds back pauses.
-	ConditionPausingAllowed = "PausingAllowed"
-	// ConditionAccountFound is False while the last account sync found no Smartlead account for the mailbox.
-	// It appears once a sync has missed the account and stays (True) after it is found again.
-	ConditionAccountFound = "AccountFound"
-	// ConditionDrifted is True while Smartlead shows a mailbox bounceguard holds paused sending again.
-	ConditionDrifted = "Drifted"
-	// ConditionUnmonitored is True while Smartlead counts clearly more sends today than bounceguard received
-	// webhooks for: the mailbox is not protected.
-	ConditionUnmonitored = "Unmonitored"
-)
-
-// Annotations and labels understood by bounceguard.
-const (
-	// AnnotationResume, set to any new value on a paused Mailbox or Domain, resumes it by hand.
-	AnnotationResume = "bounceguard.io/resume"
-	// AnnotationHold, set to any non-empty reason on a Mailbox, holds it Paused (reason Hold; in Enforce
-	// also in Smartlead) until it is removed, with no cooldown.
-	AnnotationHold = "bounceguard.io/hold"
-	// AnnotationSync, set to any new value on a ProtectionPolicy, runs its account sync now.
-	AnnotationSync = "bounceguard.io/sync"
-	// LabelManagedBy marks objects that bounceguard created itself.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedByValue is the value of LabelManagedBy on objects bounceguard created.
-	ManagedByValue = "bounceguard"
-)
-
 // LocalPolicyReference names a ProtectionPolicy in the same namespace.
 type LocalPolicyReference struct {
 	// Name of the ProtectionPolicy in the same namespace.

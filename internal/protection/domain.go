@@ -102,11 +102,11 @@ func DecideDomain(r Rules, st *bgv1.DomainStatus, total, unhealthy int32, resume
 		switch {
 		case level == bgv1.HealthPaused && unhealthy > cur.UnhealthyAtRecovery:
 			next = pauseDomain(r, next, now)
-			d.Transition = &Transition{Reason: ReasonRelapse, Message: evidence + " while recovering"}
+			d.Transition = &Transition{Reason: bgv1.ReasonRelapse, Message: evidence + " while recovering"}
 		case level == bgv1.HealthHealthy:
 			t := now
 			next.Health, next.HealthySince, next.UnhealthyAtRecovery = bgv1.HealthHealthy, &t, 0
-			d.Transition = &Transition{Reason: ReasonDomainRecovered, Message: evidence}
+			d.Transition = &Transition{Reason: bgv1.ReasonDomainRecovered, Message: evidence}
 		default:
 			next.UnhealthyAtRecovery = min(cur.UnhealthyAtRecovery, unhealthy)
 		}
@@ -119,11 +119,11 @@ func DecideDomain(r Rules, st *bgv1.DomainStatus, total, unhealthy int32, resume
 		switch level {
 		case bgv1.HealthPaused:
 			next = pauseDomain(r, next, now)
-			d.Transition = &Transition{Reason: ReasonDomainThreshold, Message: evidence}
+			d.Transition = &Transition{Reason: bgv1.ReasonDomainThreshold, Message: evidence}
 		case bgv1.HealthWarning:
 			next.Health = bgv1.HealthWarning
 			if cur.Health != bgv1.HealthWarning {
-				d.Transition = &Transition{Reason: ReasonDomainThreshold, Message: evidence}
+				d.Transition = &Transition{Reason: bgv1.ReasonDomainThreshold, Message: evidence}
 			}
 		default:
 			next.Health = bgv1.HealthHealthy
@@ -132,7 +132,7 @@ func DecideDomain(r Rules, st *bgv1.DomainStatus, total, unhealthy int32, resume
 				next.HealthySince = &t
 			}
 			if cur.Health != bgv1.HealthHealthy {
-				d.Transition = &Transition{Reason: ReasonDomainRecovered, Message: evidence}
+				d.Transition = &Transition{Reason: bgv1.ReasonDomainRecovered, Message: evidence}
 			}
 		}
 	}

@@ -55,27 +55,27 @@ func TestDecideDomain(t *testing.T) {
 		requeue          time.Duration
 	}{
 		{"healthy stays healthy", bgv1.DomainStatus{}, 6, 1, "", t0, bgv1.HealthHealthy, "", 0, 0},
-		{"30% turns Warning", bgv1.DomainStatus{Health: bgv1.HealthHealthy}, 10, 3, "", t0, bgv1.HealthWarning, ReasonDomainThreshold, 0, 0},
-		{"50% pauses", bgv1.DomainStatus{Health: bgv1.HealthWarning}, 6, 3, "", t0, bgv1.HealthPaused, ReasonDomainThreshold, 1, time.Hour},
-		{"Warning back to Healthy", bgv1.DomainStatus{Health: bgv1.HealthWarning}, 6, 1, "", t0, bgv1.HealthHealthy, ReasonDomainRecovered, 0, 0},
+		{"30% turns Warning", bgv1.DomainStatus{Health: bgv1.HealthHealthy}, 10, 3, "", t0, bgv1.HealthWarning, bgv1.ReasonDomainThreshold, 0, 0},
+		{"50% pauses", bgv1.DomainStatus{Health: bgv1.HealthWarning}, 6, 3, "", t0, bgv1.HealthPaused, bgv1.ReasonDomainThreshold, 1, time.Hour},
+		{"Warning back to Healthy", bgv1.DomainStatus{Health: bgv1.HealthWarning}, 6, 1, "", t0, bgv1.HealthHealthy, bgv1.ReasonDomainRecovered, 0, 0},
 		{"Paused during cooldown stays Paused", bgv1.DomainStatus{Health: bgv1.HealthPaused, PauseCount: 1, PausedAt: at(0)},
 			6, 3, "", t0.Add(30 * time.Minute), bgv1.HealthPaused, "", 1, 30 * time.Minute},
 		{"cooldown over: Recovering even though the ratio has not moved", bgv1.DomainStatus{Health: bgv1.HealthPaused, PauseCount: 1, PausedAt: at(0)},
-			6, 3, "", t0.Add(time.Hour), bgv1.HealthRecovering, ReasonCooldownElapsed, 1, 0},
+			6, 3, "", t0.Add(time.Hour), bgv1.HealthRecovering, bgv1.ReasonCooldownElapsed, 1, 0},
 		{"manual resume", bgv1.DomainStatus{Health: bgv1.HealthPaused, PauseCount: 2, PausedAt: at(0)},
-			6, 3, "go", t0.Add(time.Minute), bgv1.HealthRecovering, ReasonManualResume, 2, 0},
+			6, 3, "go", t0.Add(time.Minute), bgv1.HealthRecovering, bgv1.ReasonManualResume, 2, 0},
 		{"Recovering at the same ratio stays Recovering", bgv1.DomainStatus{Health: bgv1.HealthRecovering, PauseCount: 1, UnhealthyAtRecovery: 3},
 			6, 3, "", t0, bgv1.HealthRecovering, "", 1, 0},
 		{"Recovering between warning and pause stays Recovering", bgv1.DomainStatus{Health: bgv1.HealthRecovering, PauseCount: 1, UnhealthyAtRecovery: 3},
 			6, 2, "", t0, bgv1.HealthRecovering, "", 1, 0},
 		{"Recovering below warning: Healthy", bgv1.DomainStatus{Health: bgv1.HealthRecovering, PauseCount: 1, UnhealthyAtRecovery: 3},
-			6, 1, "", t0, bgv1.HealthHealthy, ReasonDomainRecovered, 1, 0},
+			6, 1, "", t0, bgv1.HealthHealthy, bgv1.ReasonDomainRecovered, 1, 0},
 		{"Recovering and worse again: Paused, next rung", bgv1.DomainStatus{Health: bgv1.HealthRecovering, PauseCount: 1, UnhealthyAtRecovery: 3},
-			6, 4, "", t0, bgv1.HealthPaused, ReasonRelapse, 2, 2 * time.Hour},
+			6, 4, "", t0, bgv1.HealthPaused, bgv1.ReasonRelapse, 2, 2 * time.Hour},
 		{"Healthy for maxCooldown resets the ladder before the next pause", bgv1.DomainStatus{Health: bgv1.HealthHealthy, PauseCount: 3, HealthySince: at(0)},
-			6, 3, "", t0.Add(16 * time.Hour), bgv1.HealthPaused, ReasonDomainThreshold, 1, time.Hour},
+			6, 3, "", t0.Add(16 * time.Hour), bgv1.HealthPaused, bgv1.ReasonDomainThreshold, 1, time.Hour},
 		{"Healthy for less keeps the ladder", bgv1.DomainStatus{Health: bgv1.HealthHealthy, PauseCount: 3, HealthySince: at(0)},
-			6, 3, "", t0.Add(15 * time.Hour), bgv1.HealthPaused, ReasonDomainThreshold, 4, 8 * time.Hour},
+			6, 3, "", t0.Add(15 * time.Hour), bgv1.HealthPaused, bgv1.ReasonDomainThreshold, 4, 8 * time.Hour},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,8 +159,8 @@ func TestModesAndSafety(t *testing.T) {
 	}{
 		{bgv1.ModeObserve, bgv1.HealthPaused, "", false, ""},
 		{bgv1.ModeSuggest, bgv1.HealthPaused, bgv1.HealthPaused, false, ""},
-		{bgv1.ModeEnforce, bgv1.HealthPaused, bgv1.HealthHealthy, true, ReasonBounceThreshold},
-		{bgv1.ModeEnforce, bgv1.HealthWarning, bgv1.HealthPaused, true, ReasonDomainPaused},
+		{bgv1.ModeEnforce, bgv1.HealthPaused, bgv1.HealthHealthy, true, bgv1.ReasonBounceThreshold},
+		{bgv1.ModeEnforce, bgv1.HealthWarning, bgv1.HealthPaused, true, bgv1.ReasonDomainPaused},
 		{bgv1.ModeEnforce, bgv1.HealthRecovering, bgv1.HealthRecovering, false, ""},
 		{bgv1.ModeEnforce, bgv1.HealthWarning, bgv1.HealthWarning, false, ""},
 	} {

@@ -12,26 +12,6 @@ import (
 	"github.com/bounceguard/bounceguard/internal/tally"
 )
 
-// Reasons of a transition, used as condition reasons and Event reasons.
-const (
-	ReasonBounceThreshold  = "BounceThreshold"
-	ReasonWarningThreshold = "WarningThreshold"
-	ReasonBelowWarning     = "BelowWarning"
-	ReasonCooldownElapsed  = "CooldownElapsed"
-	ReasonManualResume     = "ManualResume"
-	ReasonCleanSends       = "CleanSends"
-	ReasonRelapse          = "Relapse"
-	ReasonDomainPaused     = "DomainPaused"
-	ReasonDomainThreshold  = "UnhealthyMailboxes"
-	ReasonDomainRecovered  = "MailboxesRecovered"
-	// ReasonHold is the reason of a mailbox a person holds paused (annotation bounceguard.io/hold).
-	ReasonHold = "Hold"
-	// ReasonHoldReleased is the reason of a held mailbox whose hold annotation was removed.
-	ReasonHoldReleased = "HoldReleased"
-	// ReasonSafetyLimit is the Paused condition's reason when the policy's safety limit held a pause back.
-	ReasonSafetyLimit = "SafetyLimit"
-)
-
 // Transition is a change of health with its evidence.
 type Transition struct {
 	From, To bgv1.Health
@@ -84,14 +64,14 @@ func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation, holdAnnota
 	cur := StateOf(st)
 	next := cur
 	d := MailboxDecision{}
-	held := cur.Health == bgv1.HealthPaused && st.HealthReason == ReasonHold
+	held := cur.Health == bgv1.HealthPaused && st.HealthReason == bgv1.ReasonHold
 	switch {
 	case holdAnnotation != "":
 		next.ResumeRequest = resumeAnnotation // a resume does not override a hold; it is acknowledged
 		if !held {
 			start := now
 			next.Health, next.PausedAt, next.ResumeAt = bgv1.HealthPaused, &start, nil
-			d.Transition = &Transition{Reason: ReasonHold,
+			d.Transition = &Transition{Reason: bgv1.ReasonHold,
 				Message: fmt.Sprintf("held by a person (annotation %s=%q) until the annotation is removed", bgv1.AnnotationHold, holdAnnotation)}
 		}
 		d.RequeueAfter = settle(d.Transition, cur.Health, next.Health, nil, 0, now)
@@ -99,7 +79,7 @@ func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation, holdAnnota
 		return d
 	case held:
 		next.Health, next.PausedAt, next.ResumeAt, next.ResumeRequest = bgv1.HealthRecovering, nil, nil, resumeAnnotation
-		d.Transition = &Transition{Reason: ReasonHoldReleased, Message: "annotation " + bgv1.AnnotationHold + " removed"}
+		d.Transition = &Transition{Reason: bgv1.ReasonHoldReleased, Message: "annotation " + bgv1.AnnotationHold + " removed"}
 		d.StartWindow = true
 		d.RequeueAfter = settle(d.Transition, cur.Health, next.Health, nil, 0, now)
 		d.State = next
@@ -124,11 +104,11 @@ func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation, holdAnnota
 		switch {
 		case bounces > 0:
 			next = paused(r, next, now)
-			d.Transition = &Transition{Reason: ReasonRelapse,
+			d.Transition = &Transition{Reason: bgv1.ReasonRelapse,
 				Message: fmt.Sprintf("%s in %s while recovering (pause %d)", plural(int64(bounces), "bounce"), plural(sends, "send"), next.PauseCount)}
 		case sends >= int64(r.CleanSends):
 			next.Health, next.HealthySinceSent = bgv1.HealthHealthy, st.Sent
-			d.Transition = &Transition{Reason: ReasonCleanSends,
+			d.Transition = &Transition{Reason: bgv1.ReasonCleanSends,
 				Message: fmt.Sprintf("%s without a counted bounce since the pause ended (%d needed)", plural(sends, "send"), r.CleanSends)}
 		}
 
@@ -139,17 +119,17 @@ func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation, holdAnnota
 		switch {
 		case reached(st, r.Pause):
 			next = paused(r, next, now)
-			d.Transition = &Transition{Reason: ReasonBounceThreshold, Message: Evidence(st, r.Pause, "pause")}
+			d.Transition = &Transition{Reason: bgv1.ReasonBounceThreshold, Message: Evidence(st, r.Pause, "pause")}
 		case reached(st, r.Warning):
 			next.Health = bgv1.HealthWarning
 			if cur.Health != bgv1.HealthWarning {
-				d.Transition = &Transition{Reason: ReasonWarningThreshold, Message: Evidence(st, r.Warning, "warning")}
+				d.Transition = &Transition{Reason: bgv1.ReasonWarningThreshold, Message: Evidence(st, r.Warning, "warning")}
 			}
 		default:
 			next.Health = bgv1.HealthHealthy
 			if cur.Health != bgv1.HealthHealthy {
 				next.HealthySinceSent = st.Sent
-				d.Transition = &Transition{Reason: ReasonBelowWarning, Message: Evidence(st, r.Warning, "warning")}
+				d.Transition = &Transition{Reason: bgv1.ReasonBelowWarning, Message: Evidence(st, r.Warning, "warning")}
 			}
 		}
 	}
@@ -164,7 +144,7 @@ func DecideMailbox(r Rules, st *bgv1.MailboxStatus, resumeAnnotation, holdAnnota
 func endOfPause(r Rules, pausedAt *time.Time, pauseCount int32, resumeRequested bool, annotation string,
 	now time.Time) (*time.Time, *time.Time, *Transition, time.Duration) {
 	if resumeRequested {
-		return pausedAt, nil, &Transition{Reason: ReasonManualResume,
+		return pausedAt, nil, &Transition{Reason: bgv1.ReasonManualResume,
 			Message: fmt.Sprintf("resumed by hand (annotation %s=%q)", bgv1.AnnotationResume, annotation)}, 0
 	}
 	if !r.Automatic {
@@ -179,7 +159,7 @@ func endOfPause(r Rules, pausedAt *time.Time, pauseCount int32, resumeRequested 
 	if now.Before(resumeAt) {
 		return &start, &resumeAt, nil, resumeAt.Sub(now)
 	}
-	return &start, &resumeAt, &Transition{Reason: ReasonCooldownElapsed,
+	return &start, &resumeAt, &Transition{Reason: bgv1.ReasonCooldownElapsed,
 		Message: fmt.Sprintf("cooldown of %s (pause %d) elapsed", cooldown, pauseCount)}, 0
 }
 

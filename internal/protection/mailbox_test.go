@@ -82,57 +82,57 @@ func TestDecideMailbox(t *testing.T) {
 		{"2 bounces in 60 sends stays Healthy", r, history("", sends(58), bounces(2)), "", t0,
 			want{health: bgv1.HealthHealthy, resumeIn: -1}},
 		{"exactly 3 in the last 60 sends: Warning", r, history(bgv1.HealthHealthy, sends(60), bounces(3)), "", t0,
-			want{health: bgv1.HealthWarning, reason: ReasonWarningThreshold,
+			want{health: bgv1.HealthWarning, reason: bgv1.ReasonWarningThreshold,
 				message: "3 bounces in the last 60 sends (warning at 3/60)", resumeIn: -1}},
 		{"3 bounces, then 59 sends: still within the warning window", r, history(bgv1.HealthWarning, bounces(3), sends(59)), "", t0,
 			want{health: bgv1.HealthWarning, resumeIn: -1}},
 		{"3 bounces, then 60 sends: back to Healthy", r, history(bgv1.HealthWarning, bounces(3), sends(60)), "", t0,
-			want{health: bgv1.HealthHealthy, reason: ReasonBelowWarning,
+			want{health: bgv1.HealthHealthy, reason: bgv1.ReasonBelowWarning,
 				message: "0 bounces in the last 60 sends (warning at 3/60)", resumeIn: -1}},
 		{"4 bounces in the last 100 sends: Warning, not Paused", r, history(bgv1.HealthHealthy, sends(100), bounces(4)), "", t0,
-			want{health: bgv1.HealthWarning, reason: ReasonWarningThreshold, message: "4 bounces in the last 60 sends (warning at 3/60)", resumeIn: -1}},
+			want{health: bgv1.HealthWarning, reason: bgv1.ReasonWarningThreshold, message: "4 bounces in the last 60 sends (warning at 3/60)", resumeIn: -1}},
 		{"exactly 5 in the last 100 sends: Paused", r, history(bgv1.HealthHealthy, sends(100), bounces(5)), "", t0,
-			want{health: bgv1.HealthPaused, reason: ReasonBounceThreshold,
+			want{health: bgv1.HealthPaused, reason: bgv1.ReasonBounceThreshold,
 				message: "5 bounces in the last 100 sends (pause at 5/100)", pauseCount: 1, resumeIn: time.Hour, requeue: time.Hour}},
 		{"Warning straight to Paused", r, history(bgv1.HealthWarning, sends(100), bounces(5)), "", t0,
-			want{health: bgv1.HealthPaused, reason: ReasonBounceThreshold, pauseCount: 1, resumeIn: time.Hour, requeue: time.Hour}},
+			want{health: bgv1.HealthPaused, reason: bgv1.ReasonBounceThreshold, pauseCount: 1, resumeIn: time.Hour, requeue: time.Hour}},
 		{"5 bounces before 100 sends: all of them count", r, history(bgv1.HealthHealthy, sends(40), bounces(5)), "", t0,
-			want{health: bgv1.HealthPaused, reason: ReasonBounceThreshold,
+			want{health: bgv1.HealthPaused, reason: bgv1.ReasonBounceThreshold,
 				message: "5 bounces in the last 40 sends (pause at 5/100)", pauseCount: 1, resumeIn: time.Hour, requeue: time.Hour}},
 		{"4 bounces, then 100 more sends: 0/100", r, history(bgv1.HealthWarning, sends(100), bounces(4), sends(100)), "", t0,
-			want{health: bgv1.HealthHealthy, reason: ReasonBelowWarning, message: "0 bounces in the last 60 sends (warning at 3/60)", resumeIn: -1}},
+			want{health: bgv1.HealthHealthy, reason: bgv1.ReasonBelowWarning, message: "0 bounces in the last 60 sends (warning at 3/60)", resumeIn: -1}},
 		{"bounces spread out: 5 over 101 sends is not 5/100", r,
 			history(bgv1.HealthWarning, bounces(1), sends(50), bounces(4), sends(51)), "", t0,
 			want{health: bgv1.HealthWarning, resumeIn: -1}},
 		{"Paused before its cooldown: stays, requeued at resumeAt", r, pausedStatus(1, t0, sends(100), bounces(5)), "", t0.Add(20 * time.Minute),
 			want{health: bgv1.HealthPaused, pauseCount: 1, resumeIn: 40 * time.Minute, requeue: 40 * time.Minute}},
 		{"Paused at exactly resumeAt: Recovering with a fresh window", r, pausedStatus(1, t0, sends(100), bounces(5)), "", t0.Add(time.Hour),
-			want{health: bgv1.HealthRecovering, reason: ReasonCooldownElapsed, message: "cooldown of 1h0m0s (pause 1) elapsed",
+			want{health: bgv1.HealthRecovering, reason: bgv1.ReasonCooldownElapsed, message: "cooldown of 1h0m0s (pause 1) elapsed",
 				pauseCount: 1, resumeIn: -1, newWindow: true}},
 		{"third pause waits cooldown*4", r, pausedStatus(3, t0), "", t0.Add(3 * time.Hour),
 			want{health: bgv1.HealthPaused, pauseCount: 3, resumeIn: time.Hour, requeue: time.Hour}},
 		{"tenth pause is capped at maxCooldown", r, pausedStatus(10, t0), "", t0.Add(16 * time.Hour),
-			want{health: bgv1.HealthRecovering, reason: ReasonCooldownElapsed, message: "cooldown of 16h0m0s (pause 10) elapsed",
+			want{health: bgv1.HealthRecovering, reason: bgv1.ReasonCooldownElapsed, message: "cooldown of 16h0m0s (pause 10) elapsed",
 				pauseCount: 10, resumeIn: -1, newWindow: true}},
 		{"automatic off: no cooldown, stays Paused", manual, pausedStatus(1, t0), "", t0.Add(100 * time.Hour),
 			want{health: bgv1.HealthPaused, pauseCount: 1, resumeIn: -1}},
 		{"automatic off: a new resume annotation resumes", manual, pausedStatus(1, t0), "2026-11-25T13:00", t0.Add(time.Minute),
-			want{health: bgv1.HealthRecovering, reason: ReasonManualResume, pauseCount: 1, resumeIn: -1, newWindow: true,
+			want{health: bgv1.HealthRecovering, reason: bgv1.ReasonManualResume, pauseCount: 1, resumeIn: -1, newWindow: true,
 				message: `resumed by hand (annotation bounceguard.io/resume="2026-11-25T13:00")`}},
 		{"a resume annotation already acted on does nothing", manual,
 			func() *bgv1.MailboxStatus { s := pausedStatus(2, t0); s.ResumeRequest = "x"; return s }(), "x", t0.Add(time.Minute),
 			want{health: bgv1.HealthPaused, pauseCount: 2, resumeIn: -1}},
 		{"manual resume also cuts an automatic cooldown short", r, pausedStatus(1, t0), "now", t0.Add(time.Minute),
-			want{health: bgv1.HealthRecovering, reason: ReasonManualResume, pauseCount: 1, resumeIn: -1, newWindow: true}},
+			want{health: bgv1.HealthRecovering, reason: bgv1.ReasonManualResume, pauseCount: 1, resumeIn: -1, newWindow: true}},
 		{"a resume annotation on a Healthy mailbox is acknowledged, nothing else", r, history(bgv1.HealthHealthy, sends(10)), "x", t0,
 			want{health: bgv1.HealthHealthy, resumeIn: -1}},
 		{"Recovering after 24 clean sends: not yet", r, recovering(1, sends(24)), "", t0,
 			want{health: bgv1.HealthRecovering, pauseCount: 1, resumeIn: -1}},
 		{"Recovering after exactly 25 clean sends: Healthy", r, recovering(1, sends(25)), "", t0,
-			want{health: bgv1.HealthHealthy, reason: ReasonCleanSends, pauseCount: 1, resumeIn: -1,
+			want{health: bgv1.HealthHealthy, reason: bgv1.ReasonCleanSends, pauseCount: 1, resumeIn: -1,
 				message: "25 sends without a counted bounce since the pause ended (25 needed)"}},
 		{"a counted bounce while Recovering: Paused again, next cooldown doubled", r, recovering(1, sends(12), bounces(1)), "", t0,
-			want{health: bgv1.HealthPaused, reason: ReasonRelapse, message: "1 bounce in 12 sends while recovering (pause 2)",
+			want{health: bgv1.HealthPaused, reason: bgv1.ReasonRelapse, message: "1 bounce in 12 sends while recovering (pause 2)",
 				pauseCount: 2, resumeIn: 2 * time.Hour, requeue: 2 * time.Hour}},
 		{"Healthy for 99 sends after a pause keeps the ladder", r,
 			func() *bgv1.MailboxStatus {
@@ -151,7 +151,7 @@ func TestDecideMailbox(t *testing.T) {
 			}(), "", t0,
 			want{health: bgv1.HealthHealthy, pauseCount: 0, resumeIn: -1}},
 		{"the bounces paid for by a pause do not count after it", r, recovering(1, sends(25)), "", t0,
-			want{health: bgv1.HealthHealthy, reason: ReasonCleanSends, pauseCount: 1, resumeIn: -1}},
+			want{health: bgv1.HealthHealthy, reason: bgv1.ReasonCleanSends, pauseCount: 1, resumeIn: -1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,12 +263,12 @@ func TestHold(t *testing.T) {
 		pauseCount  int32
 		freshWindow bool
 	}{
-		{"a Healthy mailbox is held", history(bgv1.HealthHealthy, sends(10)), "list check", "", bgv1.HealthPaused, ReasonHold, 0, false},
-		{"a Warning mailbox is held", history(bgv1.HealthWarning, sends(60), bounces(3)), "x", "", bgv1.HealthPaused, ReasonHold, 0, false},
-		{"a bounce-paused mailbox is held: no cooldown any more", history(bgv1.HealthHealthy, sends(100), bounces(5)), "x", "", bgv1.HealthPaused, ReasonHold, 0, false},
+		{"a Healthy mailbox is held", history(bgv1.HealthHealthy, sends(10)), "list check", "", bgv1.HealthPaused, bgv1.ReasonHold, 0, false},
+		{"a Warning mailbox is held", history(bgv1.HealthWarning, sends(60), bounces(3)), "x", "", bgv1.HealthPaused, bgv1.ReasonHold, 0, false},
+		{"a bounce-paused mailbox is held: no cooldown any more", history(bgv1.HealthHealthy, sends(100), bounces(5)), "x", "", bgv1.HealthPaused, bgv1.ReasonHold, 0, false},
 		{"held stays held, whatever the bounces", heldStatus(history(bgv1.HealthHealthy, sends(100), bounces(9))), "list check", "", bgv1.HealthPaused, "", 0, false},
 		{"a resume does not override a hold", heldStatus(history(bgv1.HealthHealthy, sends(10))), "list check", "go", bgv1.HealthPaused, "", 0, false},
-		{"removing the hold: Recovering with a fresh window", heldStatus(history(bgv1.HealthHealthy, sends(100), bounces(2))), "", "", bgv1.HealthRecovering, ReasonHoldReleased, 0, true},
+		{"removing the hold: Recovering with a fresh window", heldStatus(history(bgv1.HealthHealthy, sends(100), bounces(2))), "", "", bgv1.HealthRecovering, bgv1.ReasonHoldReleased, 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,11 +309,11 @@ func TestHistoryKeepsTheLastFiveTransitions(t *testing.T) {
 		from, to bgv1.Health
 		reason   string
 	}{
-		{bgv1.HealthWarning, bgv1.HealthPaused, ReasonBounceThreshold},
-		{bgv1.HealthPaused, bgv1.HealthRecovering, ReasonCooldownElapsed},
-		{bgv1.HealthRecovering, bgv1.HealthHealthy, ReasonCleanSends},
-		{bgv1.HealthHealthy, bgv1.HealthWarning, ReasonWarningThreshold},
-		{bgv1.HealthWarning, bgv1.HealthPaused, ReasonBounceThreshold},
+		{bgv1.HealthWarning, bgv1.HealthPaused, bgv1.ReasonBounceThreshold},
+		{bgv1.HealthPaused, bgv1.HealthRecovering, bgv1.ReasonCooldownElapsed},
+		{bgv1.HealthRecovering, bgv1.HealthHealthy, bgv1.ReasonCleanSends},
+		{bgv1.HealthHealthy, bgv1.HealthWarning, bgv1.ReasonWarningThreshold},
+		{bgv1.HealthWarning, bgv1.HealthPaused, bgv1.ReasonBounceThreshold},
 	}
 	if len(st.History) != len(want) {
 		t.Fatalf("history has %d entries, want %d: %+v", len(st.History), len(want), st.History)
@@ -334,7 +334,7 @@ func TestHistoryKeepsTheLastFiveTransitions(t *testing.T) {
 
 // A person's hold reason goes into the evidence, bounded at the API's 256 bytes without splitting a rune.
 func TestHistoryEvidenceIsBounded(t *testing.T) {
-	h := Remember(nil, Transition{From: bgv1.HealthHealthy, To: bgv1.HealthPaused, Reason: ReasonHold,
+	h := Remember(nil, Transition{From: bgv1.HealthHealthy, To: bgv1.HealthPaused, Reason: bgv1.ReasonHold,
 		Message: strings.Repeat("é", 300), At: t0})
 	if e := h[0].Evidence; len(e) > 256 || !utf8.ValidString(e) || !strings.HasSuffix(e, "...") {
 		t.Fatalf("evidence of %d bytes, valid UTF-8 %v: %q", len(e), utf8.ValidString(e), e)

@@ -11,9 +11,9 @@ import (
 func WouldPause(own, domain bgv1.Health) (bool, string) {
 	switch {
 	case own == bgv1.HealthPaused:
-		return true, ReasonBounceThreshold
+		return true, bgv1.ReasonBounceThreshold
 	case domain == bgv1.HealthPaused:
-		return true, ReasonDomainPaused
+		return true, bgv1.ReasonDomainPaused
 	}
 	return false, ""
 }

@@ -7,24 +7,6 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
 
-// Reasons of the conditions that the account sync's findings set (AccountFound, Drifted, Unmonitored).
-const (
-	// ReasonAccountFound: the last sync found the mailbox's account.
-	ReasonAccountFound = "AccountFound"
-	// ReasonAccountMissing: the last sync found no account with the mailbox's id or address.
-	ReasonAccountMissing = "AccountMissing"
-	// ReasonSendingAgain: Smartlead shows a mailbox bounceguard holds paused sending again; reported only.
-	ReasonSendingAgain = "SendingAgain"
-	// ReasonReapplied: as ReasonSendingAgain, and bounceguard paused it again (once per pause).
-	ReasonReapplied = "Reapplied"
-	// ReasonInStep: Smartlead shows the paused mailbox paused.
-	ReasonInStep = "InStep"
-	// ReasonCoverageGap: Smartlead counts clearly more sends than bounceguard received.
-	ReasonCoverageGap = "CoverageGap"
-	// ReasonCovered: bounceguard receives the mailbox's sends.
-	ReasonCovered = "Covered"
-)
-
 // Coverage thresholds: a mailbox is unmonitored when Smartlead's daily_sent_count runs ahead of
 // the sends received by more than GapSends and by more than GapPercent of Smartlead's count.
 const (
