@@ -74,7 +74,9 @@ type MailboxReconciler struct {
 // +kubebuilder:rbac:groups=bounceguard.io,resources=mailboxes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create
 
-// Reconcile implements reconcile.Reconciler.
+// Reconcile implements reconcile.Reconciler: it reads the Mailbox, lets it go when it is being deleted
+// (finalize), else decides its state (reconcile), and in every case ends with commit, which writes the
+// status and, once that write has landed, runs what the decision asks for.
 func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	if !r.Shard.Contains(ctx, req.Namespace) {
 		return ctrl.Result{}, nil // another shard's
@@ -87,55 +89,104 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := mb.DeepCopy()
-	var transition func()     // the transition's Event, recorded once its state is written
-	restartWindow := false    // the status write must be conditional: it resets the receiver's ledger
-	var queueFor *Credentials // Smartlead work to queue once this reconcile's state is written
-	var findings func()       // the sync findings' Events and notifications, once written
-	defer func() {
-		var perr error
-		if r.ConditionWrites != nil && transition == nil && queueFor == nil && conditionsOnly(before, &mb) {
-			if werr := r.ConditionWrites.Wait(ctx); werr != nil && err == nil {
-				err = werr
-				return
-			}
-		}
-		if restartWindow {
-			perr = patchStatusLocked(ctx, r.Client, before, &mb)
-		} else {
-			perr = patchStatus(ctx, r.Client, before, &mb)
-		}
-		switch {
-		case perr == nil:
-			if transition != nil {
-				transition()
-			}
-			if findings != nil {
-				findings()
-			}
-			if queueFor != nil {
-				// Queued only now, so that the worker reads the state this reconcile wrote.
-				r.queueSmartlead(ctx, *queueFor, req.NamespacedName)
-			}
-		case restartWindow && apierrors.IsConflict(perr):
-			// The receiver wrote first; decide again on its write (which also wakes this mailbox).
-			result, err = ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
-		case err == nil:
-			err = perr
-		}
-	}()
-	now := clockNow(r.Clock)
+	var out mailboxOutcome
+	defer func() { result, err = r.commit(ctx, before, &mb, out, result, err) }()
 	if !mb.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, &mb, now, func(ctx context.Context) error {
+		return ctrl.Result{}, r.finalize(ctx, &mb, clockNow(r.Clock), func(ctx context.Context) error {
 			_, err := r.saveSmartlead(ctx, before, &mb)
 			return err
 		})
 	}
+	out, err = r.reconcile(ctx, before, &mb)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	// Only a reconcile that went to the end has seen this generation through.
 	mb.Status.ObservedGeneration = mb.Generation
+	return ctrl.Result{RequeueAfter: out.requeueAfter}, nil
+}
 
+// mailboxOutcome is what one reconcile decided beyond the status it computed: how that status is to be
+// written, and what to do once it is written (never before, so that nothing is announced or queued for a
+// state that a failed write lost).
+type mailboxOutcome struct {
+	// transition is the health transition to record (an Event) and announce (a notification); nil: none.
+	// policy and mode are those it was decided under.
+	transition *protection.Transition
+	policy     *bgv1.ProtectionPolicy
+	mode       bgv1.Mode
+	// restartWindow makes the status write conditional on the resourceVersion read: it starts a fresh
+	// rolling window, which resets the receiver's ledger, so it must not overwrite a send recorded meanwhile.
+	restartWindow bool
+	// queue, when set, asks for the mailbox's Smartlead calls on that API key's queue.
+	queue *Credentials
+	// findings records and announces the account sync's findings that turned bad; nil: none.
+	findings func()
+	// requeueAfter is when to look at the mailbox again (a cooldown's end, a held pause's recheck); 0: on change.
+	requeueAfter time.Duration
+}
+
+// paced reports whether the status write of an outcome may wait for ConditionWrites: it decides nothing
+// (no transition, no Smartlead work) and changes nothing of the Mailbox but its conditions.
+func (o *mailboxOutcome) paced(before, after *bgv1.Mailbox) bool {
+	return o.transition == nil && o.queue == nil && conditionsOnly(before, after)
+}
+
+// commit writes a reconcile's status (conditionally when out.restartWindow; after ConditionWrites when it
+// only changes conditions) and, once the write has landed, runs out's effects. result and err are the
+// reconcile's; a failed write becomes its error unless it had one, and the conflict of a conditional write
+// asks for another look shortly instead.
+func (r *MailboxReconciler) commit(ctx context.Context, before, mb *bgv1.Mailbox, out mailboxOutcome,
+	result ctrl.Result, err error) (ctrl.Result, error) {
+	if r.ConditionWrites != nil && out.paced(before, mb) {
+		if werr := r.ConditionWrites.Wait(ctx); werr != nil && err == nil {
+			return result, werr
+		}
+	}
+	write := patchStatus
+	if out.restartWindow {
+		write = patchStatusLocked
+	}
+	perr := write(ctx, r.Client, before, mb)
+	switch {
+	case perr == nil:
+		r.carryOutcome(ctx, mb, out)
+	case out.restartWindow && apierrors.IsConflict(perr):
+		// The receiver wrote first; decide again on its write (which also wakes this mailbox).
+		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+	case err == nil:
+		return result, perr
+	}
+	return result, err
+}
+
+// carryOutcome runs what a reconcile decided, once its status is written: the transition's Event and
+// notification, the sync findings' Events and notifications, and the Smartlead work.
+func (r *MailboxReconciler) carryOutcome(ctx context.Context, mb *bgv1.Mailbox, out mailboxOutcome) {
+	if t := out.transition; t != nil {
+		transitionEvent(r.Recorder, mb, out.mode, t)
+		r.notifyTransition(out.policy, mb, out.mode, t)
+	}
+	if out.findings != nil {
+		out.findings()
+	}
+	if out.queue != nil {
+		// Queued only now, so that the worker reads the state this reconcile wrote.
+		r.queueSmartlead(ctx, *out.queue, client.ObjectKeyFromObject(mb))
+	}
+}
+
+// reconcile decides a live mailbox's state: its policy, its health (the state machine of
+// internal/protection), its conditions and, in Enforce, the Smartlead work it needs. It changes mb's
+// status in memory and returns what to do once that status is written; before is the mailbox as read.
+// The outcome is returned with an error too: what was decided before the error is still written and
+// carried out.
+func (r *MailboxReconciler) reconcile(ctx context.Context, before, mb *bgv1.Mailbox) (mailboxOutcome, error) {
+	var out mailboxOutcome
 	var policy bgv1.ProtectionPolicy
 	if err := r.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: mb.PolicyName()}, &policy); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("reading the mailbox's policy: %w", err)
+			return out, fmt.Errorf("reading the mailbox's policy: %w", err)
 		}
 		msg := fmt.Sprintf("ProtectionPolicy %q not found in namespace %q", mb.PolicyName(), mb.Namespace)
 		if sl := &mb.Status.Smartlead; holdsPause(sl) {
@@ -144,64 +195,60 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 				"that paused it), or delete the Mailbox (which resumes it first)", sl.AccountID)
 		}
 		if conditionReason(mb.Status.Conditions, bgv1.ConditionReady) != bgv1.ReasonPolicyNotFound {
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.ReasonPolicyNotFound, "Reconcile", "%s", msg)
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, bgv1.ReasonPolicyNotFound, "Reconcile", "%s", msg)
 		}
 		setReady(&mb.Status.Conditions, mb.Generation, bgv1.ReasonPolicyNotFound, msg)
-		return ctrl.Result{}, nil
+		return out, nil
 	}
 	rules := protection.RulesFor(&policy)
-	if reason, msg := r.unusable(ctx, &mb, &policy); reason != "" {
+	if reason, msg := r.unusable(ctx, mb, &policy); reason != "" {
 		// Keep the Smartlead state as it is and make no call until a person fixes it.
 		if conditionReason(mb.Status.Conditions, bgv1.ConditionReady) != reason {
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+			r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
 		}
 		setReady(&mb.Status.Conditions, mb.Generation, reason, msg)
-		return ctrl.Result{}, nil
+		return out, nil
 	}
-	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, &mb, &policy)
+	domainHealth, domainMessage, err := ensureDomain(ctx, r.Client, mb, &policy)
 	if err != nil {
-		return ctrl.Result{}, err
+		return out, err
 	}
 	if st := &mb.Status; st.Window == "" {
 		tally.Refresh(st, rules.Pause.WithinSends) // a new mailbox shows 0/100 before its first event
 	}
 
 	// 1. The state machine: the same in every mode.
-	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], mb.Annotations[bgv1.AnnotationHold], now)
+	d := protection.DecideMailbox(rules, &mb.Status, mb.Annotations[bgv1.AnnotationResume], mb.Annotations[bgv1.AnnotationHold], clockNow(r.Clock))
 	st := &mb.Status
 	d.Apply(st, rules.Pause.WithinSends)
-	if d.Transition != nil {
-		transition = func() {
-			transitionEvent(r.Recorder, &mb, rules.Mode, d.Transition)
-			r.notifyTransition(&policy, &mb, rules.Mode, d.Transition)
-		}
-	} else if st.HealthReason == "" {
+	out.transition, out.policy, out.mode = d.Transition, &policy, rules.Mode
+	if d.Transition == nil && st.HealthReason == "" {
 		st.HealthReason = bgv1.ReasonHealthy
 	}
 	if d.StartWindow {
 		// Recovering starts a fresh rolling window. The write is conditional on the resourceVersion read,
 		// so the window starts exactly at the last recorded send; on a conflict the next reconcile decides
 		// again. That write wakes the next reconcile, which resumes the mailbox in Smartlead.
-		restartWindow = true
-		setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, action{})
-		findings = r.syncFindings(&policy, before, &mb)
-		return ctrl.Result{}, nil
+		out.restartWindow = true
+		setMailboxConditions(mb, rules.Mode, domainHealth, domainMessage, action{})
+		out.findings = r.syncFindings(&policy, before, mb)
+		return out, nil
 	}
 
 	// 2. What the mode does with that state. Smartlead is never called here: the calls run on the API
 	// key's own queue (see enforcement.go), so that health, conditions and the gate never wait for them.
-	act := r.enforce(ctx, &mb, &policy, rules, domainHealth)
-	setMailboxConditions(&mb, rules.Mode, domainHealth, domainMessage, act)
-	findings = r.syncFindings(&policy, before, &mb)
-	queueFor = act.queue
+	act := r.enforce(ctx, mb, &policy, rules, domainHealth)
+	setMailboxConditions(mb, rules.Mode, domainHealth, domainMessage, act)
+	out.findings = r.syncFindings(&policy, before, mb)
+	out.queue = act.queue
 	if act.err != nil {
-		return ctrl.Result{}, act.err
+		return out, act.err
 	}
-	result.RequeueAfter = d.RequeueAfter
+	out.requeueAfter = d.RequeueAfter
 	if act.held != "" || act.unavailable != "" {
-		result.RequeueAfter = minPositive(result.RequeueAfter, holdRecheck)
+		out.requeueAfter = minPositive(out.requeueAfter, holdRecheck)
 	}
-	return result, nil
+	return out, nil
 }
 
 // conditionsOnly reports whether a reconcile changed nothing of a Mailbox but its conditions (and the
