@@ -133,8 +133,9 @@ func (r *MailboxReconciler) queueSmartlead(ctx context.Context, creds Credential
 }
 
 // carryOut makes the Smartlead calls a mailbox needs now: it reads the mailbox as the reconciler wrote
-// it, decides again (the state may have moved on since it was queued), and pauses or resumes it, writing
-// each step's outcome to status.smartlead. That write wakes the reconciler, which sets the conditions.
+// it, decides again with protection.SmartleadStep (the state may have moved on since it was queued), and
+// pauses, reapplies or resumes it, writing each step's outcome to status.smartlead. That write wakes the
+// reconciler, which sets the conditions.
 func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedName) error {
 	var mb bgv1.Mailbox
 	if err := r.Get(ctx, key, &mb); err != nil {
@@ -164,10 +165,11 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	want, reason := protection.WantPaused(rules.Mode, mb.Status.Health, domainHealth)
 	reason = ownReason(&mb, reason)
 	sl := &mb.Status.Smartlead
-	reapply := want && sl.Paused && needsReapply(&mb, &policy)
-	if (want && sl.Paused && !reapply) || (!want && !holdsPause(sl)) || (want && sl.AccountGone && !holdsPause(sl)) {
+	step := protection.SmartleadStep(stepInput(&mb, &policy, want))
+	if step == protection.StepNone {
 		return nil
 	}
+	reapply := step == protection.StepReapply
 	creds := enforcementCredentials(&mb, &policy)
 	sc, err := r.Smartlead.For(ctx, creds)
 	if err != nil {
@@ -200,7 +202,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventReapplied, opReapply,
 				"paused again in Smartlead (account %d): someone had undone the pause; a further drift is left to a person", sl.AccountID)
 		}
-	} else if want {
+	} else if step == protection.StepPause {
 		// The finalizer lets a deleted Mailbox be resumed in Smartlead first (see finalize).
 		if err = r.setFinalizer(ctx, &mb, true); err == nil {
 			err = e.pause(ctx, rules.PauseAction, reason)

@@ -320,9 +320,9 @@ type action struct {
 	queue *Credentials
 }
 
-// enforce decides whether the mailbox needs a Smartlead call (a pause or a resume) as the mode and state
-// want, applies the safety limit to a new pause, and checks that the API key is there; the calls
-// themselves are queued (act.queue) and made by carryOut.
+// enforce asks protection.SmartleadStep whether the mailbox needs a Smartlead call (a pause, a resume, a
+// reapply) as the mode and state want, applies the safety limit to a new pause, and checks that the API key
+// is there; the calls themselves are queued (act.queue) and made by carryOut, which decides again.
 func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy,
 	rules protection.Rules, domainHealth bgv1.Health) action {
 	var a action
@@ -338,19 +338,22 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 		}
 		sl.AccountGone = false
 	}
-	switch {
-	case a.want && sl.AccountGone && !holdsPause(sl):
-		a.gone = "Smartlead no longer has its account"
-		return a
-	case a.want && sl.Paused:
+	if a.want && sl.Paused {
 		sl.Reason = a.reason // e.g. its own pause ended while its domain is still paused
-		if !needsReapply(mb, policy) {
-			return a
+	}
+	switch protection.SmartleadStep(stepInput(mb, policy, a.want)) {
+	case protection.StepNone:
+		switch {
+		case a.want && !holdsPause(sl): // wanted, nothing held, and not to be paused: the account is gone
+			a.gone = "Smartlead no longer has its account"
+		case !a.want:
+			r.notePaused(key, false) // a reservation for a pause no longer wanted
 		}
-	case !a.want && !holdsPause(sl):
-		r.notePaused(key, false) // a reservation for a pause no longer wanted
 		return a
-	case a.want && !holdsPause(sl) && a.reason != bgv1.ReasonHold: // a person's hold is not the limit's to hold back
+	case protection.StepPause:
+		if holdsPause(sl) || a.reason == bgv1.ReasonHold {
+			break // a pause begun is finished, and a person's hold is not the limit's to hold back
+		}
 		// The check reserves a place under the limit; unless the pause is queued, it is given back.
 		defer func() {
 			if a.queue == nil {

@@ -134,6 +134,14 @@ func needsReapply(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) bool {
 	return drifted
 }
 
+// stepInput gathers the facts that decide a mailbox's Smartlead step (protection.SmartleadStep): whether
+// the pause is wanted (want), and what its status.smartlead and last account sync record.
+func stepInput(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy, want bool) protection.StepInput {
+	sl := &mb.Status.Smartlead
+	return protection.StepInput{WantPaused: want, Paused: sl.Paused, HoldsPause: holdsPause(sl), AccountGone: sl.AccountGone,
+		ReapplyDue: needsReapply(mb, policy)}
+}
+
 // reapply pauses again an account that Smartlead shows sending while bounceguard holds it paused: it redoes
 // what the pause did and someone undid — suspends it, zeroes its daily limit (keeping the limit read before
 // the pause, which a resume restores), takes it out of the removed campaigns it is back in — and records
