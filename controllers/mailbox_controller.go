@@ -236,7 +236,7 @@ func (r *MailboxReconciler) reconcile(ctx context.Context, before, mb *bgv1.Mail
 	}
 
 	// 2. What the mode does with that state. Smartlead is never called here: the calls run on the API
-	// key's own queue (see enforcement.go), so that health, conditions and the gate never wait for them.
+	// key's own queue (see smartlead_queue.go), so that health, conditions and the gate never wait for them.
 	act := r.enforce(ctx, mb, &policy, rules, domainHealth)
 	setMailboxConditions(mb, rules.Mode, domainHealth, domainMessage, act)
 	out.findings = r.syncFindings(&policy, before, mb)
@@ -398,15 +398,6 @@ func anotherAccount(mb *bgv1.Mailbox) bool {
 // pausedSince reports whether the mailbox's own pause began after t.
 func pausedSince(mb *bgv1.Mailbox, t *metav1.Time) bool {
 	return mb.Status.PausedAt != nil && t != nil && mb.Status.PausedAt.After(t.Time)
-}
-
-// enforcementCredentials are the credentials a mailbox's Smartlead calls use: those that began a pause
-// finish and resume it, whatever the policy says by then; else the policy's.
-func enforcementCredentials(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) Credentials {
-	if recorded, ok := pauseCredentials(mb); ok {
-		return recorded
-	}
-	return CredentialsOf(policy)
 }
 
 // finalize resumes in Smartlead a deleted mailbox that bounceguard paused, then lets it go. When that

@@ -1,10 +1,6 @@
 package controllers
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,11 +10,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
-	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
-
-// opReapply is recorded in status.smartlead.lastOperation when a drifted pause was applied again.
-const opReapply = "Reapply"
 
 // setSyncConditions turns what the last account sync read (status.account), and an account that Smartlead
 // answered it no longer has (status.smartlead.accountGone), into the conditions
@@ -122,99 +114,4 @@ func (r *MailboxReconciler) announceFindings(policy *bgv1.ProtectionPolicy, befo
 			f()
 		}
 	}
-}
-
-// needsReapply reports whether a pause that Smartlead shows undone is to be applied again: the policy says
-// Reapply and it has not been reapplied yet in this pause.
-func needsReapply(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) bool {
-	if policy.Spec.Smartlead.Sync.Drift != bgv1.DriftReapply || mb.Status.Smartlead.Reapplied {
-		return false
-	}
-	drifted, _ := protection.Drift(&mb.Status.Smartlead, mb.Status.Account)
-	return drifted
-}
-
-// stepInput gathers the facts that decide a mailbox's Smartlead step (protection.SmartleadStep): whether
-// the pause is wanted (want), and what its status.smartlead and last account sync record.
-func stepInput(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy, want bool) protection.StepInput {
-	sl := &mb.Status.Smartlead
-	return protection.StepInput{WantPaused: want, Paused: sl.Paused, HoldsPause: holdsPause(sl), AccountGone: sl.AccountGone,
-		ReapplyDue: needsReapply(mb, policy)}
-}
-
-// reapply pauses again an account that Smartlead shows sending while bounceguard holds it paused: it redoes
-// what the pause did and someone undid — suspends it, zeroes its daily limit (keeping the limit read before
-// the pause, which a resume restores), takes it out of the removed campaigns it is back in — and records
-// that this pause was reapplied, so that a second drift is reported, not fought.
-func (e *enforcer) reapply(ctx context.Context) error {
-	st, acc := &e.mb.Status.Smartlead, e.mb.Status.Account
-	id := st.AccountID
-	if st.Suspended && !acc.Suspended {
-		err := e.sl.Suspend(ctx, id)
-		if err != nil && e.gone(ctx, id, err, false) {
-			return e.accountGone(ctx, opSuspend, err)
-		}
-		if err := e.attempt(ctx, opSuspend, err); err != nil {
-			return err
-		}
-	}
-	if st.DailyLimitZeroed && acc.DailyLimit > 0 {
-		err := e.sl.SetDailyLimit(ctx, id, 0)
-		if err != nil && e.gone(ctx, id, err, true) {
-			return e.accountGone(ctx, opZeroLim, err)
-		}
-		if err := e.attempt(ctx, opZeroLim, err); err != nil {
-			return err
-		}
-	}
-	if acc.BackInCampaigns > 0 {
-		campaigns, err := e.sl.Campaigns(ctx, id)
-		if err != nil && e.gone(ctx, id, err, true) {
-			return e.accountGone(ctx, opCampaign, err)
-		}
-		if err := e.attempt(ctx, opCampaign, err); err != nil {
-			return err
-		}
-		for _, cid := range campaigns {
-			if !slices.Contains(st.RemovedCampaignIDs, cid) {
-				continue // a campaign it was never removed from: not bounceguard's to touch
-			}
-			err := e.sl.RemoveFromCampaign(ctx, cid, id)
-			switch {
-			case errors.Is(err, smartlead.ErrLastAccount):
-				// Smartlead will not empty an ACTIVE campaign: the account is suspended instead.
-				if !slices.Contains(st.RefusedCampaignIDs, cid) {
-					st.RefusedCampaignIDs = append(st.RefusedCampaignIDs, cid)
-				}
-				err = nil
-				if !st.Suspended {
-					if err := e.suspend(ctx, id); err != nil {
-						return err
-					}
-				}
-			case err == nil:
-			case e.gone(ctx, id, err, false):
-				return e.accountGone(ctx, fmt.Sprintf("%s %d", opRemove, cid), err)
-			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
-				err = nil // gone meanwhile: nothing to remove
-			case e.refused(ctx, err):
-				// Refused for good (an archived campaign): the account is suspended instead, as a pause does.
-				if e.report != nil {
-					e.report(bgv1.EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
-						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
-				}
-				err = nil
-				if !st.Suspended {
-					if err := e.suspend(ctx, id); err != nil {
-						return err
-					}
-				}
-			}
-			if err := e.attempt(ctx, fmt.Sprintf("%s %d", opRemove, cid), err); err != nil {
-				return err
-			}
-		}
-	}
-	st.Reapplied = true
-	return e.attempt(ctx, opReapply, nil)
 }

@@ -18,7 +18,12 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
+	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
+
+// The Smartlead side of a mailbox, queued: the Mailbox reconciler (enforce) decides that a mailbox needs a
+// Smartlead call and queues it on its API key's queue (queueSmartlead); a worker of that queue reads the
+// mailbox again and carries the call out (carryOut), through the enforcer of smartlead_calls.go.
 
 // smartleadWorkersPerKey is how many mailboxes of one API key are paused or resumed at once (they share
 // the key's rate limiter anyway).
@@ -37,7 +42,7 @@ type SmartleadQueues struct {
 	ctx     context.Context
 	started chan struct{}
 	queues  map[string]workqueue.TypedRateLimitingInterface[types.NamespacedName]
-	// owed holds, per queue, the mailboxes added and not yet carried out (see queuerelease.go).
+	// owed holds, per queue, the mailboxes added and not yet carried out (see owe, settle and releaseIdle).
 	owed map[string]map[types.NamespacedName]bool
 }
 
@@ -120,6 +125,54 @@ func (q *SmartleadQueues) work(id string, wq workqueue.TypedRateLimitingInterfac
 			q.settle(id, key, true)
 		}
 	}
+}
+
+// A per-key queue is let go once it owes nothing: every mailbox added to it has been carried out (a
+// mailbox waiting for a retry after a failure is still owed, though the queue's length does not count
+// it). A rotated key's queue and its workers do not stay for ever; a queue made again on the next Add is
+// harmless, a queue dropped with work in it is not, and never happens.
+
+// owe records that the queue id holds key until it is carried out; q.mu is held.
+func (q *SmartleadQueues) owe(id string, key types.NamespacedName) {
+	if q.owed == nil {
+		q.owed = map[string]map[types.NamespacedName]bool{}
+	}
+	if q.owed[id] == nil {
+		q.owed[id] = map[types.NamespacedName]bool{}
+	}
+	q.owed[id][key] = true
+}
+
+// settle records the outcome of carrying key out on the queue id: done, it is owed no more (called after
+// wq.Done, so that a key added again meanwhile is back in the queue, where its length counts it); failed,
+// it stays owed while it waits for its retry (called before it is re-added).
+func (q *SmartleadQueues) settle(id string, key types.NamespacedName, done bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if done {
+		delete(q.owed[id], key)
+	} else {
+		q.owe(id, key)
+	}
+}
+
+// releaseIdle shuts down and forgets every queue but keep that owes nothing and holds nothing; q.mu is held.
+func (q *SmartleadQueues) releaseIdle(keep string) {
+	for id, wq := range q.queues {
+		if id == keep || len(q.owed[id]) > 0 || wq.Len() > 0 {
+			continue
+		}
+		wq.ShutDown()
+		delete(q.queues, id)
+		delete(q.owed, id)
+	}
+}
+
+// Len is how many per-key queues are held.
+func (q *SmartleadQueues) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queues)
 }
 
 // queueSmartlead hands a mailbox to its credentials' queue; without queues (tests of the reconciler
@@ -245,19 +298,29 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	return err
 }
 
-// accountGoneMessage says that Smartlead no longer has a mailbox's account, and what became of its pause.
-func accountGoneMessage(mb *bgv1.Mailbox) string {
+// stepInput gathers the facts that decide a mailbox's Smartlead step (protection.SmartleadStep): whether
+// the pause is wanted (want), and what its status.smartlead and last account sync record.
+func stepInput(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy, want bool) protection.StepInput {
 	sl := &mb.Status.Smartlead
-	return fmt.Sprintf("Smartlead has %s (deleted there?): the pause record ended, as nothing is left to undo, and no "+
-		"call is made for the mailbox until a new pause begins or an account sync finds another account (%s: %s)",
-		goneAccount(mb), sl.LastOperation, truncate(sl.LastError, 256))
+	return protection.StepInput{WantPaused: want, Paused: sl.Paused, HoldsPause: holdsPause(sl), AccountGone: sl.AccountGone,
+		ReapplyDue: needsReapply(mb, policy)}
 }
 
-// goneAccount names the account that Smartlead no longer has: "no account 4711 any more", or "no account
-// with the address ..." when it was never found.
-func goneAccount(mb *bgv1.Mailbox) string {
-	if id := mb.Status.Smartlead.AccountID; id != 0 {
-		return fmt.Sprintf("no account %d any more", id)
+// needsReapply reports whether a pause that Smartlead shows undone is to be applied again: the policy says
+// Reapply and it has not been reapplied yet in this pause.
+func needsReapply(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) bool {
+	if policy.Spec.Smartlead.Sync.Drift != bgv1.DriftReapply || mb.Status.Smartlead.Reapplied {
+		return false
 	}
-	return "no account with the address " + mb.Spec.Email
+	drifted, _ := protection.Drift(&mb.Status.Smartlead, mb.Status.Account)
+	return drifted
+}
+
+// Urgency of the Smartlead calls of one carryOut: a drift reapply waits behind every pause and resume of
+// its key, a pause or resume behind nothing; the account sync's reads wait behind both (syncPriority).
+func callPriority(ctx context.Context, reapply bool) context.Context {
+	if reapply {
+		return smartlead.WithPriority(ctx, smartlead.PriorityReapply)
+	}
+	return smartlead.WithPriority(ctx, smartlead.PriorityEnforce)
 }

@@ -20,6 +20,10 @@ import (
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
 
+// The Smartlead calls of a mailbox: the credentials and clients they are made with (one rate limiter per
+// API key, its budget the lowest its policies state), and the enforcer, which pauses, resumes and reapplies
+// a mailbox's pause step by step, recording each step's outcome in status.smartlead.
+
 // Credentials say how to reach Smartlead: the API key's Secret key in a namespace, and the base URL.
 type Credentials struct {
 	Namespace       string
@@ -45,6 +49,15 @@ func pauseCredentials(mb *bgv1.Mailbox) (Credentials, bool) {
 		return Credentials{}, false
 	}
 	return Credentials{Namespace: mb.Namespace, APIKeySecretRef: st.APIKeySecretRef, BaseURL: st.BaseURL}, true
+}
+
+// enforcementCredentials are the credentials a mailbox's Smartlead calls use: those that began a pause
+// finish and resume it, whatever the policy says by then; else the policy's.
+func enforcementCredentials(mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) Credentials {
+	if recorded, ok := pauseCredentials(mb); ok {
+		return recorded
+	}
+	return CredentialsOf(policy)
 }
 
 // SmartleadProvider returns Smartlead clients.
@@ -97,6 +110,42 @@ func (p *SecretSmartleadProvider) For(ctx context.Context, creds Credentials) (s
 	return smartlead.New(creds.BaseURL, key, opts)
 }
 
+// limiter returns the key's shared limiter; credentials of a policy state its budget for the key first
+// (the key's budget is the lowest its policies state), the credentials a pause recorded use the key's
+// budget as it stands.
+func (p *SecretSmartleadProvider) limiter(key string, creds Credentials) *smartlead.Limiter {
+	if creds.Policy == "" {
+		return p.Limiters.For(key)
+	}
+	return p.Limiters.Configure(key, budgetOwner(types.NamespacedName{Namespace: creds.Namespace, Name: creds.Policy}),
+		budgetOf(creds.RateLimit))
+}
+
+// Release forgets what a deleted policy stated: its budget no longer lowers its key's, and its key's
+// limiter and account directory go once nothing else uses them.
+func (p *SecretSmartleadProvider) Release(policy types.NamespacedName) {
+	p.Limiters.Forget(budgetOwner(policy))
+}
+
+// releaser is a SmartleadProvider that holds per-policy state to let go of when a policy is deleted.
+type releaser interface {
+	Release(policy types.NamespacedName)
+}
+
+// releasePolicy lets the provider forget a deleted policy, when it keeps anything of it.
+func releasePolicy(provider SmartleadProvider, policy types.NamespacedName) {
+	if r, ok := provider.(releaser); ok {
+		r.Release(policy)
+	}
+}
+
+func budgetOwner(policy types.NamespacedName) string { return policy.String() }
+
+// budgetOf converts the API's rate limit (defaults applied by the API server; zero: the default).
+func budgetOf(r bgv1.SmartleadRateLimit) smartlead.RateLimit {
+	return smartlead.RateLimit{RequestsPerMinute: int(r.RequestsPerMinute), Burst: int(r.Burst)}
+}
+
 // Smartlead operations recorded in status.smartlead.lastOperation.
 const (
 	opResolve  = "ResolveAccount"
@@ -109,6 +158,9 @@ const (
 	opZeroLim  = "ZeroDailyLimit"
 	opRestLim  = "RestoreDailyLimit"
 )
+
+// opReapply is recorded in status.smartlead.lastOperation when a drifted pause was applied again.
+const opReapply = "Reapply"
 
 // enforcer carries out the Smartlead side of one mailbox reconcile. Every step's outcome is written to
 // status.smartlead at once (save), before the next call, so a restart neither repeats a finished step
@@ -480,6 +532,100 @@ func (e *enforcer) resume(ctx context.Context) error {
 	}
 	endPause(st)
 	return e.attempt(ctx, "Resume", nil)
+}
+
+// reapply pauses again an account that Smartlead shows sending while bounceguard holds it paused: it redoes
+// what the pause did and someone undid — suspends it, zeroes its daily limit (keeping the limit read before
+// the pause, which a resume restores), takes it out of the removed campaigns it is back in — and records
+// that this pause was reapplied, so that a second drift is reported, not fought.
+func (e *enforcer) reapply(ctx context.Context) error {
+	st, acc := &e.mb.Status.Smartlead, e.mb.Status.Account
+	id := st.AccountID
+	if st.Suspended && !acc.Suspended {
+		err := e.sl.Suspend(ctx, id)
+		if err != nil && e.gone(ctx, id, err, false) {
+			return e.accountGone(ctx, opSuspend, err)
+		}
+		if err := e.attempt(ctx, opSuspend, err); err != nil {
+			return err
+		}
+	}
+	if st.DailyLimitZeroed && acc.DailyLimit > 0 {
+		err := e.sl.SetDailyLimit(ctx, id, 0)
+		if err != nil && e.gone(ctx, id, err, true) {
+			return e.accountGone(ctx, opZeroLim, err)
+		}
+		if err := e.attempt(ctx, opZeroLim, err); err != nil {
+			return err
+		}
+	}
+	if acc.BackInCampaigns > 0 {
+		campaigns, err := e.sl.Campaigns(ctx, id)
+		if err != nil && e.gone(ctx, id, err, true) {
+			return e.accountGone(ctx, opCampaign, err)
+		}
+		if err := e.attempt(ctx, opCampaign, err); err != nil {
+			return err
+		}
+		for _, cid := range campaigns {
+			if !slices.Contains(st.RemovedCampaignIDs, cid) {
+				continue // a campaign it was never removed from: not bounceguard's to touch
+			}
+			err := e.sl.RemoveFromCampaign(ctx, cid, id)
+			switch {
+			case errors.Is(err, smartlead.ErrLastAccount):
+				// Smartlead will not empty an ACTIVE campaign: the account is suspended instead.
+				if !slices.Contains(st.RefusedCampaignIDs, cid) {
+					st.RefusedCampaignIDs = append(st.RefusedCampaignIDs, cid)
+				}
+				err = nil
+				if !st.Suspended {
+					if err := e.suspend(ctx, id); err != nil {
+						return err
+					}
+				}
+			case err == nil:
+			case e.gone(ctx, id, err, false):
+				return e.accountGone(ctx, fmt.Sprintf("%s %d", opRemove, cid), err)
+			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
+				err = nil // gone meanwhile: nothing to remove
+			case e.refused(ctx, err):
+				// Refused for good (an archived campaign): the account is suspended instead, as a pause does.
+				if e.report != nil {
+					e.report(bgv1.EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d failed (%s); "+
+						"the account is suspended instead", id, cid, truncate(err.Error(), 256)))
+				}
+				err = nil
+				if !st.Suspended {
+					if err := e.suspend(ctx, id); err != nil {
+						return err
+					}
+				}
+			}
+			if err := e.attempt(ctx, fmt.Sprintf("%s %d", opRemove, cid), err); err != nil {
+				return err
+			}
+		}
+	}
+	st.Reapplied = true
+	return e.attempt(ctx, opReapply, nil)
+}
+
+// accountGoneMessage says that Smartlead no longer has a mailbox's account, and what became of its pause.
+func accountGoneMessage(mb *bgv1.Mailbox) string {
+	sl := &mb.Status.Smartlead
+	return fmt.Sprintf("Smartlead has %s (deleted there?): the pause record ended, as nothing is left to undo, and no "+
+		"call is made for the mailbox until a new pause begins or an account sync finds another account (%s: %s)",
+		goneAccount(mb), sl.LastOperation, truncate(sl.LastError, 256))
+}
+
+// goneAccount names the account that Smartlead no longer has: "no account 4711 any more", or "no account
+// with the address ..." when it was never found.
+func goneAccount(mb *bgv1.Mailbox) string {
+	if id := mb.Status.Smartlead.AccountID; id != 0 {
+		return fmt.Sprintf("no account %d any more", id)
+	}
+	return "no account with the address " + mb.Spec.Email
 }
 
 // holdsPause reports whether bounceguard has paused (or begun pausing) the mailbox in Smartlead.
