@@ -146,21 +146,33 @@ func budgetOf(r bgv1.SmartleadRateLimit) smartlead.RateLimit {
 	return smartlead.RateLimit{RequestsPerMinute: int(r.RequestsPerMinute), Burst: int(r.Burst)}
 }
 
-// Smartlead operations recorded in status.smartlead.lastOperation.
+// Smartlead operations, as status.smartlead.lastOperation names the last one tried (and the action of the
+// Events that report them). The values are user-visible: they never change. A finished pause records its
+// action (Suspend, RemoveFromCampaigns, ZeroDailyLimit) as its last operation.
 const (
-	opResolve  = "ResolveAccount"
-	opSuspend  = "Suspend"
-	opRemove   = "RemoveFromCampaigns"
-	opRestore  = "RestoreCampaigns"
-	opUnsusp   = "Unsuspend"
-	opCampaign = "GetCampaigns"
-	opReadLim  = "ReadDailyLimit"
-	opZeroLim  = "ZeroDailyLimit"
-	opRestLim  = "RestoreDailyLimit"
+	// operationResolveAccount looks up the account id of the mailbox's address.
+	operationResolveAccount = "ResolveAccount"
+	// operationSuspend suspends the account.
+	operationSuspend = "Suspend"
+	// operationRemoveFromCampaigns removes the account from a campaign (followed by the campaign's id).
+	operationRemoveFromCampaigns = "RemoveFromCampaigns"
+	// operationRestoreCampaigns adds the account back to a campaign it was removed from (followed by its id).
+	operationRestoreCampaigns = "RestoreCampaigns"
+	// operationUnsuspend unsuspends the account.
+	operationUnsuspend = "Unsuspend"
+	// operationGetCampaigns lists the account's campaigns.
+	operationGetCampaigns = "GetCampaigns"
+	// operationReadDailyLimit reads the account's daily limit, to restore it on resume.
+	operationReadDailyLimit = "ReadDailyLimit"
+	// operationZeroDailyLimit sets the account's daily limit to 0.
+	operationZeroDailyLimit = "ZeroDailyLimit"
+	// operationRestoreDailyLimit sets the account's daily limit back to the one read before the pause.
+	operationRestoreDailyLimit = "RestoreDailyLimit"
+	// operationResume is a resume done: every step of the pause undone.
+	operationResume = "Resume"
+	// operationReapply is a drifted pause applied again.
+	operationReapply = "Reapply"
 )
-
-// opReapply is recorded in status.smartlead.lastOperation when a drifted pause was applied again.
-const opReapply = "Reapply"
 
 // enforcer carries out the Smartlead side of one mailbox reconcile. Every step's outcome is written to
 // status.smartlead at once (save), before the next call, so a restart neither repeats a finished step
@@ -310,9 +322,9 @@ func (e *enforcer) accountID(ctx context.Context) (int64, error) {
 	}
 	if errors.Is(err, smartlead.ErrNotFound) {
 		// No account sends as this address: nothing to pause, nothing left to undo.
-		return 0, e.accountGone(ctx, opResolve, err)
+		return 0, e.accountGone(ctx, operationResolveAccount, err)
 	}
-	return id, e.attempt(ctx, opResolve, err)
+	return id, e.attempt(ctx, operationResolveAccount, err)
 }
 
 // suspend suspends the account, its intent recorded first: status.smartlead.suspendRequested is saved before
@@ -327,10 +339,10 @@ func (e *enforcer) suspend(ctx context.Context, id int64) error {
 	}
 	err := e.sl.Suspend(ctx, id)
 	if err != nil && e.gone(ctx, id, err, false) {
-		return e.accountGone(ctx, opSuspend, err)
+		return e.accountGone(ctx, operationSuspend, err)
 	}
 	st.Suspended = err == nil
-	return e.attempt(ctx, opSuspend, err)
+	return e.attempt(ctx, operationSuspend, err)
 }
 
 // pause pauses the mailbox in Smartlead with the policy's action, resuming a half-done pause as it was
@@ -367,15 +379,15 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			switch {
 			case err == nil:
 			case e.gone(ctx, id, err, true):
-				return e.accountGone(ctx, opCampaign, err)
+				return e.accountGone(ctx, operationGetCampaigns, err)
 			case e.refused(ctx, err):
-				insteadOf(opCampaign, bgv1.EventPauseStepFailed, fmt.Sprintf("listing account %d's campaigns", id), err)
+				insteadOf(operationGetCampaigns, bgv1.EventPauseStepFailed, fmt.Sprintf("listing account %d's campaigns", id), err)
 			default:
 				st.Action = ""
-				return e.attempt(ctx, opCampaign, err)
+				return e.attempt(ctx, operationGetCampaigns, err)
 			}
 			// Recorded before the first removal, so that exactly these are restored, whatever happens next.
-			if err := e.attempt(ctx, opCampaign, nil); err != nil {
+			if err := e.attempt(ctx, operationGetCampaigns, nil); err != nil {
 				return err
 			}
 		}
@@ -387,13 +399,13 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			case err == nil:
 				st.OriginalDailyLimit = &limit
 			case e.gone(ctx, id, err, true):
-				return e.accountGone(ctx, opReadLim, err)
+				return e.accountGone(ctx, operationReadDailyLimit, err)
 			case e.refused(ctx, err):
-				insteadOf(opReadLim, bgv1.EventPauseStepFailed, fmt.Sprintf("reading account %d's daily limit", id), err)
+				insteadOf(operationReadDailyLimit, bgv1.EventPauseStepFailed, fmt.Sprintf("reading account %d's daily limit", id), err)
 			}
 			// Recorded before the write: a crash between the two never loses the value to restore.
 			if fallback == nil {
-				if err := e.attempt(ctx, opReadLim, err); err != nil {
+				if err := e.attempt(ctx, operationReadDailyLimit, err); err != nil {
 					return err
 				}
 			}
@@ -404,14 +416,14 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			case err == nil:
 				st.DailyLimitZeroed = true
 			case e.gone(ctx, id, err, true):
-				return e.accountGone(ctx, opZeroLim, err)
+				return e.accountGone(ctx, operationZeroDailyLimit, err)
 			case e.refused(ctx, err):
 				// Not changed: nothing to restore.
 				st.OriginalDailyLimit = nil
-				insteadOf(opZeroLim, bgv1.EventPauseStepFailed, fmt.Sprintf("setting account %d's daily limit to 0", id), err)
+				insteadOf(operationZeroDailyLimit, bgv1.EventPauseStepFailed, fmt.Sprintf("setting account %d's daily limit to 0", id), err)
 			}
 			if fallback == nil {
-				if err := e.attempt(ctx, opZeroLim, err); err != nil {
+				if err := e.attempt(ctx, operationZeroDailyLimit, err); err != nil {
 					return err
 				}
 			}
@@ -428,7 +440,7 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 				st.RefusedCampaignIDs = append(st.RefusedCampaignIDs, cid)
 				err = nil
 			case e.gone(ctx, id, err, false):
-				return e.accountGone(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err)
+				return e.accountGone(ctx, operationRemoveFromCampaigns+" "+strconv.FormatInt(cid, 10), err)
 			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
 				st.RemovedCampaignIDs = slices.DeleteFunc(st.RemovedCampaignIDs, func(c int64) bool { return c == cid })
 				e.skipCampaign(cid, "removing", err)
@@ -436,9 +448,9 @@ func (e *enforcer) pause(ctx context.Context, action bgv1.PauseAction, reason st
 			default:
 				// Kept in RemovedCampaignIDs: restoring an account that is still in a campaign is harmless,
 				// and the removal may have happened before the answer was lost.
-				insteadOf(opRemove, bgv1.EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d", id, cid), err)
+				insteadOf(operationRemoveFromCampaigns, bgv1.EventCampaignRemoveFailed, fmt.Sprintf("removing account %d from campaign %d", id, cid), err)
 			}
-			if serr := e.attempt(ctx, opRemove+" "+strconv.FormatInt(cid, 10), err); serr != nil && serr != err { //nolint:errorlint // identity: only a failed save stops
+			if serr := e.attempt(ctx, operationRemoveFromCampaigns+" "+strconv.FormatInt(cid, 10), err); serr != nil && serr != err { //nolint:errorlint // identity: only a failed save stops
 				return serr
 			}
 		}
@@ -483,7 +495,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		switch {
 		case err == nil:
 		case e.gone(ctx, id, err, true):
-			return e.accountGone(ctx, opRestLim, err)
+			return e.accountGone(ctx, operationRestoreDailyLimit, err)
 		case e.refused(ctx, err):
 			if e.report != nil {
 				e.report(bgv1.EventDailyLimitRefused, fmt.Sprintf("Smartlead refused to restore account %d's daily limit to %d (%s): "+
@@ -494,7 +506,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		if err == nil {
 			st.OriginalDailyLimit, st.DailyLimitZeroed = nil, false
 		}
-		if err := e.attempt(ctx, opRestLim, err); err != nil {
+		if err := e.attempt(ctx, operationRestoreDailyLimit, err); err != nil {
 			return err
 		}
 	}
@@ -502,18 +514,18 @@ func (e *enforcer) resume(ctx context.Context) error {
 	if st.Suspended || st.SuspendRequested || st.Action == bgv1.PauseActionSuspend {
 		err := e.sl.Unsuspend(ctx, id)
 		if err != nil && e.gone(ctx, id, err, false) {
-			return e.accountGone(ctx, opUnsusp, err)
+			return e.accountGone(ctx, operationUnsuspend, err)
 		}
 		if err == nil {
 			st.Suspended, st.SuspendRequested = false, false
 		}
-		if err := e.attempt(ctx, opUnsusp, err); err != nil {
+		if err := e.attempt(ctx, operationUnsuspend, err); err != nil {
 			return err
 		}
 	}
 	for len(st.RemovedCampaignIDs) > 0 {
 		cid := st.RemovedCampaignIDs[0]
-		op := opRestore + " " + strconv.FormatInt(cid, 10)
+		op := operationRestoreCampaigns + " " + strconv.FormatInt(cid, 10)
 		err := e.sl.AddToCampaign(ctx, cid, id)
 		if err != nil && e.gone(ctx, id, err, false) {
 			return e.accountGone(ctx, op, err)
@@ -531,7 +543,7 @@ func (e *enforcer) resume(ctx context.Context) error {
 		}
 	}
 	endPause(st)
-	return e.attempt(ctx, "Resume", nil)
+	return e.attempt(ctx, operationResume, nil)
 }
 
 // reapply pauses again an account that Smartlead shows sending while bounceguard holds it paused: it redoes
@@ -544,27 +556,27 @@ func (e *enforcer) reapply(ctx context.Context) error {
 	if st.Suspended && !acc.Suspended {
 		err := e.sl.Suspend(ctx, id)
 		if err != nil && e.gone(ctx, id, err, false) {
-			return e.accountGone(ctx, opSuspend, err)
+			return e.accountGone(ctx, operationSuspend, err)
 		}
-		if err := e.attempt(ctx, opSuspend, err); err != nil {
+		if err := e.attempt(ctx, operationSuspend, err); err != nil {
 			return err
 		}
 	}
 	if st.DailyLimitZeroed && acc.DailyLimit > 0 {
 		err := e.sl.SetDailyLimit(ctx, id, 0)
 		if err != nil && e.gone(ctx, id, err, true) {
-			return e.accountGone(ctx, opZeroLim, err)
+			return e.accountGone(ctx, operationZeroDailyLimit, err)
 		}
-		if err := e.attempt(ctx, opZeroLim, err); err != nil {
+		if err := e.attempt(ctx, operationZeroDailyLimit, err); err != nil {
 			return err
 		}
 	}
 	if acc.BackInCampaigns > 0 {
 		campaigns, err := e.sl.Campaigns(ctx, id)
 		if err != nil && e.gone(ctx, id, err, true) {
-			return e.accountGone(ctx, opCampaign, err)
+			return e.accountGone(ctx, operationGetCampaigns, err)
 		}
-		if err := e.attempt(ctx, opCampaign, err); err != nil {
+		if err := e.attempt(ctx, operationGetCampaigns, err); err != nil {
 			return err
 		}
 		for _, cid := range campaigns {
@@ -586,7 +598,7 @@ func (e *enforcer) reapply(ctx context.Context) error {
 				}
 			case err == nil:
 			case e.gone(ctx, id, err, false):
-				return e.accountGone(ctx, fmt.Sprintf("%s %d", opRemove, cid), err)
+				return e.accountGone(ctx, fmt.Sprintf("%s %d", operationRemoveFromCampaigns, cid), err)
 			case errors.Is(err, smartlead.ErrNotFound) && e.refused(ctx, err): // the campaign is gone, not the whole API
 				err = nil // gone meanwhile: nothing to remove
 			case e.refused(ctx, err):
@@ -602,13 +614,13 @@ func (e *enforcer) reapply(ctx context.Context) error {
 					}
 				}
 			}
-			if err := e.attempt(ctx, fmt.Sprintf("%s %d", opRemove, cid), err); err != nil {
+			if err := e.attempt(ctx, fmt.Sprintf("%s %d", operationRemoveFromCampaigns, cid), err); err != nil {
 				return err
 			}
 		}
 	}
 	st.Reapplied = true
-	return e.attempt(ctx, opReapply, nil)
+	return e.attempt(ctx, operationReapply, nil)
 }
 
 // accountGoneMessage says that Smartlead no longer has a mailbox's account, and what became of its pause.

@@ -125,3 +125,25 @@ func TestPoliciesSharingAKeyShareTheLowestBudget(t *testing.T) {
 		t.Fatalf("budget %+v after the trial policy was deleted, want 120/10", b)
 	}
 }
+
+// The operations' names are user-visible (status.smartlead.lastOperation, the action of Events): they
+// never change, whatever the constants are called.
+func TestOperationNamesAreStable(t *testing.T) {
+	for got, want := range map[string]string{
+		operationResolveAccount:      "ResolveAccount",
+		operationSuspend:             "Suspend",
+		operationRemoveFromCampaigns: "RemoveFromCampaigns",
+		operationRestoreCampaigns:    "RestoreCampaigns",
+		operationUnsuspend:           "Unsuspend",
+		operationGetCampaigns:        "GetCampaigns",
+		operationReadDailyLimit:      "ReadDailyLimit",
+		operationZeroDailyLimit:      "ZeroDailyLimit",
+		operationRestoreDailyLimit:   "RestoreDailyLimit",
+		operationResume:              "Resume",
+		operationReapply:             "Reapply",
+	} {
+		if got != want {
+			t.Errorf("operation %q, want %q", got, want)
+		}
+	}
+}

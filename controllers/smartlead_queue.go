@@ -252,7 +252,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	e := &enforcer{sl: sc, creds: creds, mb: &mb, now: now, save: save, report: r.reporter(&mb)}
 	if reapply {
 		if err = e.reapply(ctx); err == nil {
-			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventReapplied, opReapply,
+			r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventReapplied, operationReapply,
 				"paused again in Smartlead (account %d): someone had undone the pause; a further drift is left to a person", sl.AccountID)
 		}
 	} else if step == protection.StepPause {
