@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
@@ -55,7 +56,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var mailboxes bgv1.MailboxList
-	if err := r.List(ctx, &mailboxes, client.InNamespace(d.Namespace), client.MatchingFields{IndexMailboxDomain: d.Name},
+	if err := r.List(ctx, &mailboxes, client.InNamespace(d.Namespace), client.MatchingFields{index.MailboxDomain: d.Name},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the domain's mailboxes: %w", err)
 	}
@@ -221,7 +222,7 @@ func (r *DomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r.Client, &bgv1.DomainList{}, IndexDomainPolicy, o)
+	return requestsFor(ctx, r.Client, &bgv1.DomainList{}, index.DomainPolicy, o)
 }
 
 // ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as

@@ -28,11 +28,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
-	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // Reasons of the Mailbox and Domain conditions, besides the protection package's transition reasons.
@@ -262,7 +262,7 @@ func (r *MailboxReconciler) unusable(ctx context.Context, mb *bgv1.Mailbox, poli
 		return "", ""
 	}
 	var same bgv1.MailboxList
-	if err := r.List(ctx, &same, client.MatchingFields{webhookreceiver.IndexMailboxEmail: mb.Spec.Email}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &same, client.MatchingFields{index.MailboxEmail: mb.Spec.Email}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", ""
 	}
 	for i := range same.Items {
@@ -680,13 +680,13 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		// A policy change reaches every mailbox of it: at low priority, so that thousands of them do not
 		// hold up a threshold crossing that a receiver write brings meanwhile.
-		Watches(&bgv1.ProtectionPolicy{}, lowPriority(handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxPolicy))),
+		Watches(&bgv1.ProtectionPolicy{}, lowPriority(handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(index.MailboxPolicy))),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
 				UpdateFunc: func(e event.UpdateEvent) bool {
 					return conditionStatus(e.ObjectOld.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady) !=
 						conditionStatus(e.ObjectNew.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady)
 				}}))).
-		Watches(&bgv1.Domain{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxDomain)),
+		Watches(&bgv1.Domain{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(index.MailboxDomain)),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return e.ObjectOld.(*bgv1.Domain).Status.Health != e.ObjectNew.(*bgv1.Domain).Status.Health
 			}})).
@@ -702,7 +702,7 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 func (r *MailboxReconciler) sameAddress(ctx context.Context, o client.Object) []reconcile.Request {
 	mb := o.(*bgv1.Mailbox)
 	var list bgv1.MailboxList
-	if err := r.List(ctx, &list, client.MatchingFields{webhookreceiver.IndexMailboxEmail: mb.Spec.Email}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{index.MailboxEmail: mb.Spec.Email}); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
@@ -715,9 +715,9 @@ func (r *MailboxReconciler) sameAddress(ctx context.Context, o client.Object) []
 }
 
 // mailboxesOf maps a policy or domain to the mailboxes that the field index relates to it by name.
-func (r *MailboxReconciler) mailboxesOf(index string) handler.MapFunc {
+func (r *MailboxReconciler) mailboxesOf(field string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		return requestsFor(ctx, r.Client, &bgv1.MailboxList{}, index, o)
+		return requestsFor(ctx, r.Client, &bgv1.MailboxList{}, field, o)
 	}
 }
 

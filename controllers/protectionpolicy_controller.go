@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/secretstore"
@@ -78,8 +79,8 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
 		Message: "policy is ready", ObservedGeneration: policy.Generation}
-	for _, ref := range policySecretRefs(&policy) {
-		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.what, ref.sel)
+	for _, ref := range policy.SecretRefs() {
+		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.What, ref.Selector)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -173,7 +174,7 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r.Client, &bgv1.ProtectionPolicyList{}, IndexPolicySecret, o)
+	return requestsFor(ctx, r.Client, &bgv1.ProtectionPolicyList{}, index.PolicySecret, o)
 }
 
 // pausedInSmartlead reports whether a mailbox is paused in Smartlead: its Paused condition is True. It is

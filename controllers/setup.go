@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/secretstore"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
@@ -143,7 +144,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	if err := RegisterIndexes(mgr); err != nil {
+	if err := index.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("registering field indexes: %w", err)
 	}
 	shard, err := ParseShard(opts.WatchLabelSelector)

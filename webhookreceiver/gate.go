@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
 )
 
@@ -84,7 +85,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // dropped when the Secret changes (see SecretChanged), so an answer costs no Secret copy.
 func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.ProtectionPolicy, error) {
 	var list bgv1.ProtectionPolicyList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.Client.List(ctx, &list, client.MatchingFields{index.PolicyGate: index.ValueSet}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	list.Items = s.inShard(ctx, list.Items)
@@ -168,7 +169,7 @@ func (s *Server) SecretChanged() func(types.NamespacedName) {
 // tenant learns nothing of another's: an address elsewhere is "unknown").
 func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, email, namespace string) (*GateAnswer, int, string) {
 	var list bgv1.MailboxList
-	opts := []client.ListOption{client.MatchingFields{IndexMailboxEmail: email}}
+	opts := []client.ListOption{client.MatchingFields{index.MailboxEmail: email}}
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}

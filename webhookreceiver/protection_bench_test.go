@@ -17,6 +17,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
@@ -63,7 +64,7 @@ func BenchmarkGate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := controllers.RegisterIndexes(mgr); err != nil {
+	if err := index.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
