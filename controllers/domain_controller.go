@@ -23,7 +23,7 @@ import (
 	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
-	"github.com/bounceguard/bounceguard/webhookreceiver"
+	"github.com/bounceguard/bounceguard/internal/trust"
 )
 
 // DomainReconciler aggregates a Domain's mailboxes, runs the domain state machine and, by its health,
@@ -144,7 +144,7 @@ func (r *DomainReconciler) unsignedPolicy(ctx context.Context, mb *bgv1.Mailbox,
 	if v, ok := memo[name]; ok {
 		return v, nil
 	}
-	signed, err := webhookreceiver.PolicyAuthenticates(ctx, r.Client, mb.Namespace, name)
+	signed, err := trust.PolicyAuthenticates(ctx, r.Client, mb.Namespace, name)
 	if err != nil {
 		return false, err
 	}
@@ -228,7 +228,7 @@ func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object)
 // ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as
 // bounceguard's own, governed by the namespace's "default" policy, so Healthy for now) when there is none.
 // A mailbox of a policy with a webhook secret does not follow a Domain whose policy has none
-// (webhookreceiver.FollowsDomain): nothing is returned for it.
+// (trust.FollowsDomain): nothing is returned for it.
 func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) (bgv1.Health, string, error) {
 	name := mb.Domain()
 	if name == "" {
@@ -237,7 +237,7 @@ func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox, policy
 	var d bgv1.Domain
 	err := c.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d)
 	if err == nil {
-		follows, err := webhookreceiver.FollowsDomain(ctx, c, policy, &d)
+		follows, err := trust.FollowsDomain(ctx, c, policy, &d)
 		if err != nil || !follows {
 			return "", "", err
 		}

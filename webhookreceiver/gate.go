@@ -17,6 +17,7 @@ import (
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
+	"github.com/bounceguard/bounceguard/internal/trust"
 )
 
 // GateAnswer is the execution gate's answer: may this mailbox send now?
@@ -202,7 +203,7 @@ func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, em
 	if name := mb.Domain(); name != "" {
 		d := &bgv1.Domain{}
 		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, d); err == nil {
-			follows, err := FollowsDomain(ctx, s.Client, policy, d)
+			follows, err := trust.FollowsDomain(ctx, s.Client, policy, d)
 			if err != nil {
 				return nil, http.StatusServiceUnavailable, "reading the domain's policy failed"
 			}

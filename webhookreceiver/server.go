@@ -31,6 +31,7 @@ import (
 	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/tally"
+	"github.com/bounceguard/bounceguard/internal/trust"
 )
 
 // Paths served by the receiver.
@@ -543,7 +544,7 @@ func (s *Server) yieldsTo(ctx context.Context, accepted []bgv1.ProtectionPolicy,
 	if len(accepted) == 0 || accepted[0].Spec.Smartlead.WebhookSecretRef == nil {
 		return false, nil // the accepting policies are unsigned themselves: nothing is weaker than them
 	}
-	signed, err := PolicyAuthenticates(ctx, s.Client, mb.Namespace, mb.PolicyName())
+	signed, err := trust.PolicyAuthenticates(ctx, s.Client, mb.Namespace, mb.PolicyName())
 	return !signed, err
 }
 
