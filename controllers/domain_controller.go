@@ -21,7 +21,6 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/index"
-	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/trust"
 )
@@ -37,7 +36,7 @@ type DomainReconciler struct {
 	// Clock is the time source; default the real clock.
 	Clock clock.PassiveClock
 	// Notifier announces a domain's pause to the policy's notification targets; nil: none.
-	Notifier *notify.Dispatcher
+	Notifier Notifier
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;delete
@@ -121,7 +120,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		transition = func() {
 			transitionEvent(r.Recorder, &d, rules.Mode, dec.Transition)
 			if dec.Transition.To == bgv1.HealthPaused {
-				r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyDomainPaused, Domain: d.Name,
+				notifierOr(r.Notifier).Notify(&policy, bgv1.Notice{Event: bgv1.NotifyDomainPaused, Domain: d.Name,
 					Evidence: dec.Transition.Message + modeNote(rules.Mode)})
 			}
 		}

@@ -29,7 +29,6 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/index"
-	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
@@ -83,7 +82,7 @@ type MailboxReconciler struct {
 	// Fleet counts the policies' mailboxes for the safety limit; nil or not yet synced: they are listed.
 	Fleet *Fleet
 	// Notifier announces transitions to the policies' notification targets; nil: none.
-	Notifier *notify.Dispatcher
+	Notifier Notifier
 	// ConditionWrites paces the status writes that change nothing but conditions (a policy's mode or
 	// rules changing under a whole fleet), so that they leave the API server room for the writes that
 	// decide something; nil: unpaced.
@@ -341,7 +340,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != ReasonSafetyLimit {
 				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, EventPauseHeld, "Pause",
 					"not paused in Smartlead: %s; a person must look", msg)
-				r.Notifier.Notify(policy, notify.Notice{Event: bgv1.NotifySafetyHold, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
+				notifierOr(r.Notifier).Notify(policy, bgv1.Notice{Event: bgv1.NotifySafetyHold, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 					Evidence: "not paused in Smartlead: " + msg + "; a person must look"})
 			}
 			return a
@@ -578,7 +577,7 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 // notifyTransition announces a mailbox's own transition: Warning in any mode, a crossed pause threshold in
 // Observe and Suggest (in Enforce the pause itself is announced once Smartlead has it, by carryOut).
 func (r *MailboxReconciler) notifyTransition(policy *bgv1.ProtectionPolicy, mb *bgv1.Mailbox, mode bgv1.Mode, t *protection.Transition) {
-	n := notify.Notice{Mailbox: mb.Spec.Email, Domain: mb.Domain(), Evidence: t.Message}
+	n := bgv1.Notice{Mailbox: mb.Spec.Email, Domain: mb.Domain(), Evidence: t.Message}
 	switch {
 	case t.To == bgv1.HealthWarning:
 		n.Event = bgv1.NotifyWarning
@@ -587,7 +586,7 @@ func (r *MailboxReconciler) notifyTransition(policy *bgv1.ProtectionPolicy, mb *
 	default:
 		return
 	}
-	r.Notifier.Notify(policy, n)
+	notifierOr(r.Notifier).Notify(policy, n)
 }
 
 func transitionEvent(rec recorder.EventRecorder, obj client.Object, mode bgv1.Mode, t *protection.Transition) {

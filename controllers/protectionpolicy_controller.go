@@ -16,7 +16,6 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/index"
-	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/secretstore"
 )
@@ -39,8 +38,9 @@ type ProtectionPolicyReconciler struct {
 	Fleet *Fleet
 	// Secrets holds the referenced Secrets; SetupWithManager makes one when nil.
 	Secrets *secretstore.Store
-	// Notifier delivers the policy's notifications; its delivery status is written to the policy's status.
-	Notifier *notify.Dispatcher
+	// Notifier delivers the policy's notifications; its delivery status is written to the policy's status
+	// (it calls NotificationStatusChanged). nil: none.
+	Notifier Notifier
 
 	secretChanges queueSource
 }
@@ -89,7 +89,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			break
 		}
 	}
-	st.Notifications = r.Notifier.Status(&policy)
+	st.Notifications = notifierOr(r.Notifier).Status(&policy)
 	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
 		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonWebhookSecretRequired
 		ready.Message = "Enforce without smartlead.webhookSecretRef: unauthenticated webhooks must never pause a mailbox; " +
@@ -155,10 +155,6 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		r.Secrets = store
 	}
-	// A notification's delivery outcome is written to its policy's status.
-	if r.Notifier != nil {
-		r.Notifier.Changed = func(key types.NamespacedName) { r.secretChanges.Add(reconcile.Request{NamespacedName: key}) }
-	}
 	// A changed Secret reconciles the policies that reference it, once the store has dropped its old data.
 	r.Secrets.Subscribe(func(key types.NamespacedName) {
 		r.secretChanges.Add(r.policiesForSecret(context.Background(), &metav1.PartialObjectMetadata{
@@ -171,6 +167,12 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(r.Fleet.Source()).
 		Named("protectionpolicy").
 		Complete(r)
+}
+
+// NotificationStatusChanged requests a reconcile of the policy, whose notifications' delivery status
+// changed: the outcome is written to the policy's status. The Notifier calls it.
+func (r *ProtectionPolicyReconciler) NotificationStatusChanged(policy types.NamespacedName) {
+	r.secretChanges.Add(reconcile.Request{NamespacedName: policy})
 }
 
 func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o client.Object) []reconcile.Request {

@@ -169,6 +169,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := policies.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
 	}
+	notifier.Changed = policies.NotificationStatusChanged // a delivery outcome is written to its policy's status
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}

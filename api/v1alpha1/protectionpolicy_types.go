@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -311,6 +312,23 @@ const (
 	// NotifySmartleadError: a Smartlead call of a pause or resume failed.
 	NotifySmartleadError NotificationEvent = "SmartleadError"
 )
+
+// Notice is one transition to announce: an element of the "notices" list of the JSON document a Webhook
+// notification target receives. It names the sending mailbox (never a lead) and carries the evidence, e.g.
+// "5 bounces in the last 100 sends (pause at 5/100)".
+// +kubebuilder:object:generate=false
+type Notice struct {
+	// Event is the kind of transition.
+	Event NotificationEvent `json:"event"`
+	// Mailbox is the address of the mailbox concerned, if one is.
+	Mailbox string `json:"mailbox,omitempty"`
+	// Domain is the domain concerned, if one is.
+	Domain string `json:"domain,omitempty"`
+	// Evidence says why, in words.
+	Evidence string `json:"evidence"`
+	// At is when the transition happened.
+	At time.Time `json:"at"`
+}
 
 // NotificationTarget is one place transitions are announced.
 type NotificationTarget struct {
