@@ -35,9 +35,10 @@ import (
 // DefaultSyncInterval is how often a policy's accounts are read when spec.smartlead.sync.interval is unset.
 const DefaultSyncInterval = 10 * time.Minute
 
-// syncWriteQPS paces a sync's writes: a first sync of 10,000 accounts creates their Mailboxes in 200 s,
-// leaving the API server room for the receiver's writes meanwhile.
-const syncWriteQPS = 50
+// SyncWriteQPS paces a sync's writes (AccountSyncReconciler.Writes, in writes per second): a first sync of
+// 10,000 accounts creates their Mailboxes in 200 s, leaving the API server room for the receiver's writes
+// meanwhile.
+const SyncWriteQPS = 50
 
 // syncRetry is how soon a failed sync is tried again (at most the policy's interval).
 const syncRetry = time.Minute

@@ -131,6 +131,12 @@ func (r *MailboxReconciler) queueSmartlead(ctx context.Context, creds Credential
 	r.Queues.Add(creds, key)
 }
 
+// NewSmartleadQueues returns the Smartlead queues of the reconciler (its Queues): each queued mailbox's
+// calls are made by the reconciler. The manager must run them (mgr.Add).
+func (r *MailboxReconciler) NewSmartleadQueues() *SmartleadQueues {
+	return &SmartleadQueues{Carry: r.carryOut}
+}
+
 // carryOut makes the Smartlead calls a mailbox needs now: it reads the mailbox as the reconciler wrote
 // it, decides again (the state may have moved on since it was queued), and pauses or resumes it, writing
 // each step's outcome to status.smartlead. That write wakes the reconciler, which sets the conditions.

@@ -36,7 +36,7 @@ type ProtectionPolicyReconciler struct {
 	Recorder recorder.EventRecorder
 	// Fleet counts the policies' mailboxes from the informer; nil or not yet synced: they are listed.
 	Fleet *Fleet
-	// Secrets holds the referenced Secrets; SetupWithManager makes one when nil.
+	// Secrets holds the referenced Secrets (fed by a watch of their metadata); SetupWithManager needs it.
 	Secrets *secretstore.Store
 	// Notifier delivers the policy's notifications; its delivery status is written to the policy's status
 	// (it calls NotificationStatusChanged). nil: none.
@@ -149,11 +149,7 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Fleet = fleet
 	}
 	if r.Secrets == nil {
-		store, err := WatchSecrets(mgr)
-		if err != nil {
-			return err
-		}
-		r.Secrets = store
+		return fmt.Errorf("the ProtectionPolicy controller needs a Secret store (Secrets)")
 	}
 	// A changed Secret reconciles the policies that reference it, once the store has dropped its old data.
 	r.Secrets.Subscribe(func(key types.NamespacedName) {
