@@ -19,7 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/memlimit"
 )
 
@@ -31,7 +31,7 @@ func init() {
 }
 
 func main() {
-	var opts controllers.Options
+	var opts manager.Options
 	var metricsAddr, probeAddr, pprofAddr, leaderNamespace, leaderID string
 	var secureMetrics, enableHTTP2, leaderElect bool
 	var apiQPS, memoryLimitRatio float64
@@ -46,7 +46,7 @@ func main() {
 	flag.StringVar(&leaderNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election lease; default: the pod's namespace in a cluster, else \"default\".")
 	flag.StringVar(&leaderID, "leader-election-id", "",
-		"Name of the leader-election lease; default: "+controllers.DefaultLeaderElectionID+", or one per --watch-label-selector shard.")
+		"Name of the leader-election lease; default: "+manager.DefaultLeaderElectionID+", or one per --watch-label-selector shard.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS, guarded by Kubernetes authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -85,7 +85,7 @@ func main() {
 		leaderID = opts.LeaderElectionID()
 	}
 	if leaderNamespace == "" {
-		leaderNamespace = controllers.PodNamespace()
+		leaderNamespace = manager.PodNamespace()
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
@@ -104,7 +104,7 @@ func main() {
 		log.Error(err, "unable to create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.Setup(mgr, opts); err != nil {
+	if err := manager.Setup(mgr, opts); err != nil {
 		log.Error(err, "unable to set up bounceguard")
 		os.Exit(1)
 	}

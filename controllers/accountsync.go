@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
@@ -36,9 +35,10 @@ import (
 // DefaultSyncInterval is how often a policy's accounts are read when spec.smartlead.sync.interval is unset.
 const DefaultSyncInterval = 10 * time.Minute
 
-// syncWriteQPS paces a sync's writes: a first sync of 10,000 accounts creates their Mailboxes in 200 s,
-// leaving the API server room for the receiver's writes meanwhile.
-const syncWriteQPS = 50
+// SyncWriteQPS paces a sync's writes (AccountSyncReconciler.Writes, in writes per second): a first sync of
+// 10,000 accounts creates their Mailboxes in 200 s, leaving the API server room for the receiver's writes
+// meanwhile.
+const SyncWriteQPS = 50
 
 // syncRetry is how soon a failed sync is tried again (at most the policy's interval).
 const syncRetry = time.Minute
@@ -72,7 +72,7 @@ type AccountSyncReconciler struct {
 	APIReader client.Reader
 	// Notifier, when set, lets go of the notification targets a policy no longer names, or all of a
 	// deleted policy's.
-	Notifier *notify.Dispatcher
+	Notifier Notifier
 	// Deadline bounds one sync, its Smartlead reads and its writes; 0: DefaultSyncDeadline.
 	Deadline time.Duration
 
@@ -109,11 +109,11 @@ func (r *AccountSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			r.mu.Unlock()
 			syncFindingsGauge.DeletePartialMatch(prometheus.Labels{"namespace": req.Namespace, "policy": req.Name})
 			releasePolicy(r.Smartlead, req.NamespacedName)
-			r.Notifier.Retain(req.NamespacedName, nil)
+			notifierOr(r.Notifier).Retain(req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	r.Notifier.Retain(req.NamespacedName, &p) // a target its spec no longer names goes
+	notifierOr(r.Notifier).Retain(req.NamespacedName, &p) // a target its spec no longer names goes
 	interval := SyncInterval(&p)
 	if interval == 0 || p.Spec.Smartlead.APIKeySecretRef == nil || !p.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil

@@ -20,9 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/internal/notify"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
-	"github.com/bounceguard/bounceguard/webhookreceiver"
+	"github.com/bounceguard/bounceguard/internal/trust"
 )
 
 // DomainReconciler aggregates a Domain's mailboxes, runs the domain state machine and, by its health,
@@ -36,7 +36,7 @@ type DomainReconciler struct {
 	// Clock is the time source; default the real clock.
 	Clock clock.PassiveClock
 	// Notifier announces a domain's pause to the policy's notification targets; nil: none.
-	Notifier *notify.Dispatcher
+	Notifier Notifier
 }
 
 // +kubebuilder:rbac:groups=bounceguard.io,resources=domains,verbs=get;list;watch;create;delete
@@ -55,7 +55,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var mailboxes bgv1.MailboxList
-	if err := r.List(ctx, &mailboxes, client.InNamespace(d.Namespace), client.MatchingFields{IndexMailboxDomain: d.Name},
+	if err := r.List(ctx, &mailboxes, client.InNamespace(d.Namespace), client.MatchingFields{index.MailboxDomain: d.Name},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the domain's mailboxes: %w", err)
 	}
@@ -120,7 +120,7 @@ func (r *DomainReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 		transition = func() {
 			transitionEvent(r.Recorder, &d, rules.Mode, dec.Transition)
 			if dec.Transition.To == bgv1.HealthPaused {
-				r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyDomainPaused, Domain: d.Name,
+				notifierOr(r.Notifier).Notify(&policy, bgv1.Notice{Event: bgv1.NotifyDomainPaused, Domain: d.Name,
 					Evidence: dec.Transition.Message + modeNote(rules.Mode)})
 			}
 		}
@@ -143,7 +143,7 @@ func (r *DomainReconciler) unsignedPolicy(ctx context.Context, mb *bgv1.Mailbox,
 	if v, ok := memo[name]; ok {
 		return v, nil
 	}
-	signed, err := webhookreceiver.PolicyAuthenticates(ctx, r.Client, mb.Namespace, name)
+	signed, err := trust.PolicyAuthenticates(ctx, r.Client, mb.Namespace, name)
 	if err != nil {
 		return false, err
 	}
@@ -221,13 +221,13 @@ func (r *DomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *DomainReconciler) domainsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r.Client, &bgv1.DomainList{}, IndexDomainPolicy, o)
+	return requestsFor(ctx, r.Client, &bgv1.DomainList{}, index.DomainPolicy, o)
 }
 
 // ensureDomain returns the health and evidence of a mailbox's Domain, creating the Domain (labelled as
 // bounceguard's own, governed by the namespace's "default" policy, so Healthy for now) when there is none.
 // A mailbox of a policy with a webhook secret does not follow a Domain whose policy has none
-// (webhookreceiver.FollowsDomain): nothing is returned for it.
+// (trust.FollowsDomain): nothing is returned for it.
 func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox, policy *bgv1.ProtectionPolicy) (bgv1.Health, string, error) {
 	name := mb.Domain()
 	if name == "" {
@@ -236,7 +236,7 @@ func ensureDomain(ctx context.Context, c client.Client, mb *bgv1.Mailbox, policy
 	var d bgv1.Domain
 	err := c.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, &d)
 	if err == nil {
-		follows, err := webhookreceiver.FollowsDomain(ctx, c, policy, &d)
+		follows, err := trust.FollowsDomain(ctx, c, policy, &d)
 		if err != nil || !follows {
 			return "", "", err
 		}

@@ -17,6 +17,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 )
@@ -28,11 +29,11 @@ const shardLabel = "bounceguard.io/shard"
 // what kills it: its context is cancelled without releasing the lease, as when a pod dies, so the next
 // leader waits for the lease to expire.
 func startReplica(shard, id string) (kill func()) {
-	opts := controllers.Options{ReceiverBindAddress: "0", WatchLabelSelector: shardLabel + "=" + shard,
+	opts := manager.Options{ReceiverBindAddress: "0", WatchLabelSelector: shardLabel + "=" + shard,
 		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}}
 	mgr, err := env.NewReplica(opts.CacheOptions(), id, 3*time.Second)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, opts)).To(Succeed())
+	Expect(manager.Setup(mgr, opts)).To(Succeed())
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

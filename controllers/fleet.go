@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 )
 
 // mailboxFacts is what a policy's counts and its safety limit need to know of one Mailbox.
@@ -234,7 +235,7 @@ func viewOf(ctx context.Context, c client.Reader, fleet *Fleet, policy types.Nam
 		return fleet, nil
 	}
 	var list bgv1.MailboxList
-	if err := c.List(ctx, &list, client.InNamespace(policy.Namespace), client.MatchingFields{IndexMailboxPolicy: policy.Name},
+	if err := c.List(ctx, &list, client.InNamespace(policy.Namespace), client.MatchingFields{index.MailboxPolicy: policy.Name},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}

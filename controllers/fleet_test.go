@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
@@ -162,7 +163,7 @@ func TestSafetyCountsFromTheFleet(t *testing.T) {
 		inf.h.OnAdd(mb, true)
 	}
 	b := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(objs...)
-	for _, ix := range FieldIndexes() {
+	for _, ix := range index.Indexes {
 		b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
 	r := &MailboxReconciler{Client: b.Build(), Fleet: fleet}
@@ -214,7 +215,7 @@ func BenchmarkPolicyReconcile(b *testing.B) {
 				}
 				cb := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(objs...).
 					WithStatusSubresource(&bgv1.ProtectionPolicy{})
-				for _, ix := range FieldIndexes() {
+				for _, ix := range index.Indexes {
 					cb = cb.WithIndex(ix.Object, ix.Field, ix.Extract)
 				}
 				c := cb.Build()

@@ -28,11 +28,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/internal/notify"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
-	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
 
 // holdRecheck is how often a mailbox whose pause is held back (safety limit, missing API key) is looked at again.
@@ -57,7 +56,7 @@ type MailboxReconciler struct {
 	// Fleet counts the policies' mailboxes for the safety limit; nil or not yet synced: they are listed.
 	Fleet *Fleet
 	// Notifier announces transitions to the policies' notification targets; nil: none.
-	Notifier *notify.Dispatcher
+	Notifier Notifier
 	// ConditionWrites paces the status writes that change nothing but conditions (a policy's mode or
 	// rules changing under a whole fleet), so that they leave the API server room for the writes that
 	// decide something; nil: unpaced.
@@ -283,7 +282,7 @@ func (r *MailboxReconciler) unusable(ctx context.Context, mb *bgv1.Mailbox, poli
 		return "", ""
 	}
 	var same bgv1.MailboxList
-	if err := r.List(ctx, &same, client.MatchingFields{webhookreceiver.IndexMailboxEmail: mb.Spec.Email}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &same, client.MatchingFields{index.MailboxEmail: mb.Spec.Email}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", ""
 	}
 	for i := range same.Items {
@@ -365,7 +364,7 @@ func (r *MailboxReconciler) enforce(ctx context.Context, mb *bgv1.Mailbox, polic
 			if cond := meta.FindStatusCondition(mb.Status.Conditions, bgv1.ConditionPaused); cond == nil || cond.Reason != bgv1.ReasonSafetyLimit {
 				r.Recorder.Eventf(mb, nil, corev1.EventTypeWarning, bgv1.EventPauseHeld, "Pause",
 					"not paused in Smartlead: %s; a person must look", msg)
-				r.Notifier.Notify(policy, notify.Notice{Event: bgv1.NotifySafetyHold, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
+				notifierOr(r.Notifier).Notify(policy, bgv1.Notice{Event: bgv1.NotifySafetyHold, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 					Evidence: "not paused in Smartlead: " + msg + "; a person must look"})
 			}
 			return a
@@ -589,7 +588,7 @@ func pauseEvidence(mb *bgv1.Mailbox, reason, domainMessage string) string {
 // notifyTransition announces a mailbox's own transition: Warning in any mode, a crossed pause threshold in
 // Observe and Suggest (in Enforce the pause itself is announced once Smartlead has it, by carryOut).
 func (r *MailboxReconciler) notifyTransition(policy *bgv1.ProtectionPolicy, mb *bgv1.Mailbox, mode bgv1.Mode, t *protection.Transition) {
-	n := notify.Notice{Mailbox: mb.Spec.Email, Domain: mb.Domain(), Evidence: t.Message}
+	n := bgv1.Notice{Mailbox: mb.Spec.Email, Domain: mb.Domain(), Evidence: t.Message}
 	switch {
 	case t.To == bgv1.HealthWarning:
 		n.Event = bgv1.NotifyWarning
@@ -598,7 +597,7 @@ func (r *MailboxReconciler) notifyTransition(policy *bgv1.ProtectionPolicy, mb *
 	default:
 		return
 	}
-	r.Notifier.Notify(policy, n)
+	notifierOr(r.Notifier).Notify(policy, n)
 }
 
 func transitionEvent(rec recorder.EventRecorder, obj client.Object, mode bgv1.Mode, t *protection.Transition) {
@@ -691,13 +690,13 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		// A policy change reaches every mailbox of it: at low priority, so that thousands of them do not
 		// hold up a threshold crossing that a receiver write brings meanwhile.
-		Watches(&bgv1.ProtectionPolicy{}, lowPriority(handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxPolicy))),
+		Watches(&bgv1.ProtectionPolicy{}, lowPriority(handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(index.MailboxPolicy))),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
 				UpdateFunc: func(e event.UpdateEvent) bool {
 					return conditionStatus(e.ObjectOld.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady) !=
 						conditionStatus(e.ObjectNew.(*bgv1.ProtectionPolicy).Status.Conditions, bgv1.ConditionReady)
 				}}))).
-		Watches(&bgv1.Domain{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(IndexMailboxDomain)),
+		Watches(&bgv1.Domain{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOf(index.MailboxDomain)),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return e.ObjectOld.(*bgv1.Domain).Status.Health != e.ObjectNew.(*bgv1.Domain).Status.Health
 			}})).
@@ -713,7 +712,7 @@ func (r *MailboxReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 func (r *MailboxReconciler) sameAddress(ctx context.Context, o client.Object) []reconcile.Request {
 	mb := o.(*bgv1.Mailbox)
 	var list bgv1.MailboxList
-	if err := r.List(ctx, &list, client.MatchingFields{webhookreceiver.IndexMailboxEmail: mb.Spec.Email}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{index.MailboxEmail: mb.Spec.Email}); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
@@ -726,9 +725,9 @@ func (r *MailboxReconciler) sameAddress(ctx context.Context, o client.Object) []
 }
 
 // mailboxesOf maps a policy or domain to the mailboxes that the field index relates to it by name.
-func (r *MailboxReconciler) mailboxesOf(index string) handler.MapFunc {
+func (r *MailboxReconciler) mailboxesOf(field string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		return requestsFor(ctx, r.Client, &bgv1.MailboxList{}, index, o)
+		return requestsFor(ctx, r.Client, &bgv1.MailboxList{}, field, o)
 	}
 }
 

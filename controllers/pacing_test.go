@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/tally"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
@@ -32,7 +33,7 @@ func TestConditionWritesArePacedDecisionsAreNot(t *testing.T) {
 	}
 	b := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(policy, mb).
 		WithStatusSubresource(&bgv1.Mailbox{}, &bgv1.ProtectionPolicy{}, &bgv1.Domain{})
-	for _, ix := range FieldIndexes() {
+	for _, ix := range index.Indexes {
 		b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
 	c := b.Build()

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/internal/notify"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/secretstore"
 )
@@ -29,10 +29,11 @@ type ProtectionPolicyReconciler struct {
 	Recorder recorder.EventRecorder
 	// Fleet counts the policies' mailboxes from the informer; nil or not yet synced: they are listed.
 	Fleet *Fleet
-	// Secrets holds the referenced Secrets; SetupWithManager makes one when nil.
+	// Secrets holds the referenced Secrets (fed by a watch of their metadata); SetupWithManager needs it.
 	Secrets *secretstore.Store
-	// Notifier delivers the policy's notifications; its delivery status is written to the policy's status.
-	Notifier *notify.Dispatcher
+	// Notifier delivers the policy's notifications; its delivery status is written to the policy's status
+	// (it calls NotificationStatusChanged). nil: none.
+	Notifier Notifier
 
 	secretChanges queueSource
 }
@@ -71,8 +72,8 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	ready := metav1.Condition{Type: bgv1.ConditionReady, Status: metav1.ConditionTrue, Reason: bgv1.ReasonReady,
 		Message: "policy is ready", ObservedGeneration: policy.Generation}
-	for _, ref := range policySecretRefs(&policy) {
-		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.what, ref.sel)
+	for _, ref := range policy.SecretRefs() {
+		reason, msg, err := r.checkSecretKey(ctx, policy.Namespace, ref.What, ref.Selector)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -81,7 +82,7 @@ func (r *ProtectionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			break
 		}
 	}
-	st.Notifications = r.Notifier.Status(&policy)
+	st.Notifications = notifierOr(r.Notifier).Status(&policy)
 	if policy.Spec.Mode == bgv1.ModeEnforce && policy.Spec.Smartlead.WebhookSecretRef == nil {
 		ready.Status, ready.Reason = metav1.ConditionFalse, bgv1.ReasonWebhookSecretRequired
 		ready.Message = "Enforce without smartlead.webhookSecretRef: unauthenticated webhooks must never pause a mailbox; " +
@@ -141,15 +142,7 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Fleet = fleet
 	}
 	if r.Secrets == nil {
-		store, err := WatchSecrets(mgr)
-		if err != nil {
-			return err
-		}
-		r.Secrets = store
-	}
-	// A notification's delivery outcome is written to its policy's status.
-	if r.Notifier != nil {
-		r.Notifier.Changed = func(key types.NamespacedName) { r.secretChanges.Add(reconcile.Request{NamespacedName: key}) }
+		return fmt.Errorf("the ProtectionPolicy controller needs a Secret store (Secrets)")
 	}
 	// A changed Secret reconciles the policies that reference it, once the store has dropped its old data.
 	r.Secrets.Subscribe(func(key types.NamespacedName) {
@@ -165,8 +158,14 @@ func (r *ProtectionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// NotificationStatusChanged requests a reconcile of the policy, whose notifications' delivery status
+// changed: the outcome is written to the policy's status. The Notifier calls it.
+func (r *ProtectionPolicyReconciler) NotificationStatusChanged(policy types.NamespacedName) {
+	r.secretChanges.Add(reconcile.Request{NamespacedName: policy})
+}
+
 func (r *ProtectionPolicyReconciler) policiesForSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r.Client, &bgv1.ProtectionPolicyList{}, IndexPolicySecret, o)
+	return requestsFor(ctx, r.Client, &bgv1.ProtectionPolicyList{}, index.PolicySecret, o)
 }
 
 // pausedInSmartlead reports whether a mailbox is paused in Smartlead: its Paused condition is True. It is

@@ -2,11 +2,7 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -18,23 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
-
-// DefaultLeaderElectionID is the leader-election lease of an unsharded manager.
-const DefaultLeaderElectionID = "bounceguard.bounceguard.io"
-
-// PodNamespace is the namespace the manager runs in: $POD_NAMESPACE, else the service account's
-// namespace file in a pod, else "default" (so that replicas run outside a cluster still elect a leader).
-func PodNamespace() string {
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
-		return ns
-	}
-	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
-		if ns := strings.TrimSpace(string(b)); ns != "" {
-			return ns
-		}
-	}
-	return "default"
-}
 
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
@@ -56,23 +35,23 @@ func ParseShard(selector string) (*Shard, error) {
 	return &Shard{selector: sel}, nil
 }
 
+// NewShard parses a --watch-label-selector ("" is every namespace) into a Shard that reads Namespaces from
+// namespaces: a cache that holds only the matching ones.
+func NewShard(selector string, namespaces client.Reader) (*Shard, error) {
+	s, err := ParseShard(selector)
+	if err != nil {
+		return nil, err
+	}
+	s.reader = namespaces
+	return s, nil
+}
+
 // Selector is the shard's namespace label selector; nil when the shard holds every namespace.
 func (s *Shard) Selector() labels.Selector {
 	if s == nil || s.selector == nil || s.selector.Empty() {
 		return nil
 	}
 	return s.selector
-}
-
-// LeaderElectionID is the lease a manager of this shard elects its leader under: one per shard, so
-// that each shard has its own leader.
-func (s *Shard) LeaderElectionID() string {
-	sel := s.Selector()
-	if sel == nil {
-		return DefaultLeaderElectionID
-	}
-	sum := sha256.Sum256([]byte(sel.String()))
-	return "bounceguard-shard-" + hex.EncodeToString(sum[:5]) + ".bounceguard.io"
 }
 
 // Contains reports whether namespace ns belongs to the shard. It reads the manager's cache.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
@@ -53,7 +54,7 @@ func TestCallsCarryTheirUrgency(t *testing.T) {
 			Account:   &bgv1.AccountState{ID: 4712, Suspended: false, PausedAt: &pausedAt}}}
 	b := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(policy, crossing, drifted).
 		WithStatusSubresource(&bgv1.Mailbox{}, &bgv1.ProtectionPolicy{}, &bgv1.Domain{})
-	for _, ix := range FieldIndexes() {
+	for _, ix := range index.Indexes {
 		b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
 	sc := &urgencyClient{calls: map[int64]smartlead.Priority{}}

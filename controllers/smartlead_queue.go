@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 )
@@ -185,6 +184,12 @@ func (r *MailboxReconciler) queueSmartlead(ctx context.Context, creds Credential
 	r.Queues.Add(creds, key)
 }
 
+// NewSmartleadQueues returns the Smartlead queues of the reconciler (its Queues): each queued mailbox's
+// calls are made by the reconciler. The manager must run them (mgr.Add).
+func (r *MailboxReconciler) NewSmartleadQueues() *SmartleadQueues {
+	return &SmartleadQueues{Carry: r.carryOut}
+}
+
 // carryOut makes the Smartlead calls a mailbox needs now: it reads the mailbox as the reconciler wrote
 // it, decides again with protection.SmartleadStep (the state may have moved on since it was queued), and
 // pauses, reapplies or resumes it, writing each step's outcome to status.smartlead. That write wakes the
@@ -269,7 +274,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 				// from the mailbox's last event, which the sends still arriving meanwhile move on.
 				timeToPause.Observe(clockNow(r.Clock).Sub(mb.Status.PausedAt.Time).Seconds())
 			}
-			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyPaused, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
+			notifierOr(r.Notifier).Notify(&policy, bgv1.Notice{Event: bgv1.NotifyPaused, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 				Evidence: fmt.Sprintf("%s (%s, account %d)", pauseEvidence(&mb, reason, domainMessage), sl.Action, sl.AccountID)})
 		}
 	} else {
@@ -278,7 +283,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 			r.notePaused(key, false)
 			r.Recorder.Eventf(&mb, nil, corev1.EventTypeNormal, bgv1.EventResumedInSmartlead, "Resume",
 				"resumed in Smartlead (account %d): health %s, mode %s", sl.AccountID, mb.Status.Health, rules.Mode)
-			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifyResumed, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
+			notifierOr(r.Notifier).Notify(&policy, bgv1.Notice{Event: bgv1.NotifyResumed, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 				Evidence: fmt.Sprintf("resumed in Smartlead (account %d): health %s, %s", sl.AccountID, mb.Status.Health, mb.Status.Evidence())})
 		}
 	}
@@ -291,7 +296,7 @@ func (r *MailboxReconciler) carryOut(ctx context.Context, key types.NamespacedNa
 	if err != nil {
 		r.Recorder.Eventf(&mb, nil, corev1.EventTypeWarning, bgv1.EventSmartleadFailed, sl.LastOperation, "%s", truncate(err.Error(), 512))
 		if before.Status.Smartlead.LastError == "" { // the first failure of a run of them, not every retry
-			r.Notifier.Notify(&policy, notify.Notice{Event: bgv1.NotifySmartleadError, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
+			notifierOr(r.Notifier).Notify(&policy, bgv1.Notice{Event: bgv1.NotifySmartleadError, Mailbox: mb.Spec.Email, Domain: mb.Domain(),
 				Evidence: fmt.Sprintf("Smartlead %s failed (retried with backoff): %s", sl.LastOperation, truncate(err.Error(), 200))})
 		}
 	}

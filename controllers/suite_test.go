@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
@@ -72,7 +72,7 @@ var _ = BeforeSuite(func() {
 	addr := ln.Addr().String()
 	Expect(ln.Close()).To(Succeed())
 	receiverURL = "http://" + addr
-	opts := controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+	opts := manager.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
 		ReceiverMaxEventAge: 2 * time.Hour, ReceiverBatchWindow: 2 * time.Millisecond,
 		// Every namespace but those a test labels into a shard of its own (failover_test.go).
 		WatchLabelSelector: "!" + shardLabel,
@@ -80,7 +80,7 @@ var _ = BeforeSuite(func() {
 		NotifyBackoff:      100 * time.Millisecond}
 	mgr, err := env.NewManagerWith(asManager, opts.CacheOptions())
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, opts)).To(Succeed())
+	Expect(manager.Setup(mgr, opts)).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()

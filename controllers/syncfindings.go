@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/protection"
 )
 
@@ -102,7 +101,7 @@ func (r *MailboxReconciler) announceFindings(policy *bgv1.ProtectionPolicy, befo
 		fire = append(fire, func() {
 			r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, f.event, "Sync", "%s", msg)
 			if f.notice != "" {
-				r.Notifier.Notify(policy, notify.Notice{Event: f.notice, Mailbox: after.Spec.Email, Domain: after.Domain(), Evidence: msg})
+				notifierOr(r.Notifier).Notify(policy, bgv1.Notice{Event: f.notice, Mailbox: after.Spec.Email, Domain: after.Domain(), Evidence: msg})
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
@@ -39,7 +40,7 @@ func TestEnforceWithoutWebhookSecretMakesNoCall(t *testing.T) {
 			Action: bgv1.PauseActionSuspend, Reason: "BounceThreshold"}}}
 	b := fake.NewClientBuilder().WithScheme(testenv.NewScheme()).WithObjects(policy, mb).
 		WithStatusSubresource(&bgv1.Mailbox{}, &bgv1.ProtectionPolicy{})
-	for _, ix := range FieldIndexes() {
+	for _, ix := range index.Indexes {
 		b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
 	c := b.Build()

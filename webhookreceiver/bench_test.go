@@ -20,7 +20,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
@@ -104,11 +104,11 @@ type receiverBench struct {
 // start runs one manager with the batched receiver (2 ms window) and a second, unbatched receiver.
 func (rb *receiverBench) start() {
 	rb.batchedAddr, rb.unbatchedAddr = benchAddr(rb.b), benchAddr(rb.b)
-	mgr, err := rb.env.NewManager((&controllers.Options{}).CacheOptions())
+	mgr, err := rb.env.NewManager((&manager.Options{}).CacheOptions())
 	if err != nil {
 		rb.b.Fatal(err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{ReceiverBindAddress: rb.batchedAddr,
+	if err := manager.Setup(mgr, manager.Options{ReceiverBindAddress: rb.batchedAddr,
 		ReceiverMaxBody: 1 << 20, ReceiverBatchWindow: 2 * time.Millisecond}); err != nil {
 		rb.b.Fatal(err)
 	}

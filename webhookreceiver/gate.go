@@ -15,7 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
+	"github.com/bounceguard/bounceguard/internal/trust"
 )
 
 // GateAnswer is the execution gate's answer: may this mailbox send now?
@@ -84,7 +86,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // dropped when the Secret changes (see SecretChanged), so an answer costs no Secret copy.
 func (s *Server) gatePolicies(ctx context.Context, token string) ([]*bgv1.ProtectionPolicy, error) {
 	var list bgv1.ProtectionPolicyList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyGate: indexValueSet}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.Client.List(ctx, &list, client.MatchingFields{index.PolicyGate: index.ValueSet}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	list.Items = s.inShard(ctx, list.Items)
@@ -168,7 +170,7 @@ func (s *Server) SecretChanged() func(types.NamespacedName) {
 // tenant learns nothing of another's: an address elsewhere is "unknown").
 func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, email, namespace string) (*GateAnswer, int, string) {
 	var list bgv1.MailboxList
-	opts := []client.ListOption{client.MatchingFields{IndexMailboxEmail: email}}
+	opts := []client.ListOption{client.MatchingFields{index.MailboxEmail: email}}
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
@@ -201,7 +203,7 @@ func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, em
 	if name := mb.Domain(); name != "" {
 		d := &bgv1.Domain{}
 		if err := s.Client.Get(ctx, types.NamespacedName{Namespace: mb.Namespace, Name: name}, d); err == nil {
-			follows, err := FollowsDomain(ctx, s.Client, policy, d)
+			follows, err := trust.FollowsDomain(ctx, s.Client, policy, d)
 			if err != nil {
 				return nil, http.StatusServiceUnavailable, "reading the domain's policy failed"
 			}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 )
 
 const (
@@ -69,7 +70,7 @@ func newTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger) (*Se
 func buildTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger, objs ...client.Object) (*Server, client.Client) {
 	b := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(objs...).
 		WithStatusSubresource(&bgv1.Mailbox{})
-	for _, ix := range Indexes {
+	for _, ix := range index.Indexes {
 		b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
 	if funcs != nil {

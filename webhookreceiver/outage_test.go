@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
@@ -70,7 +70,7 @@ var _ = Describe("the API server going away for 10 s in the middle of a stream",
 		proxy, err := testenv.NewProxy(env.Config)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(proxy.Close)
-		mgr, err := env.NewManagerWith(proxy.Through(env.Config), (&controllers.Options{}).CacheOptions())
+		mgr, err := env.NewManagerWith(proxy.Through(env.Config), (&manager.Options{}).CacheOptions())
 		Expect(err).NotTo(HaveOccurred())
 		addr := freeAddr()
 		DeferCleanup(runManager(mgr, addr, 2*time.Millisecond))

@@ -16,7 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/index"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
@@ -59,18 +60,18 @@ func BenchmarkGate(b *testing.B) {
 		return len(domains.Items) == 50
 	})
 
-	mgr, err := env.NewManager((&controllers.Options{}).CacheOptions())
+	mgr, err := env.NewManager((&manager.Options{}).CacheOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := controllers.RegisterIndexes(mgr); err != nil {
+	if err := index.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = mgr.Start(ctx) }()
 	mgr.GetCache().WaitForCacheSync(ctx)
-	secrets, err := controllers.WatchSecrets(mgr)
+	secrets, err := manager.WatchSecrets(mgr)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 )
 
 // startReplica runs one of several manager replicas electing a leader under id; every replica serves
 // the receiver.
 func startReplica(addr, id string) (stop func()) {
-	mgr, err := env.NewReplica((&controllers.Options{}).CacheOptions(), id, 4*time.Second)
+	mgr, err := env.NewReplica((&manager.Options{}).CacheOptions(), id, 4*time.Second)
 	Expect(err).NotTo(HaveOccurred())
 	return runManager(mgr, addr, 2*time.Millisecond)
 }

@@ -28,8 +28,10 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/eventlog"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/protection"
 	"github.com/bounceguard/bounceguard/internal/tally"
+	"github.com/bounceguard/bounceguard/internal/trust"
 )
 
 // Paths served by the receiver.
@@ -350,7 +352,7 @@ func (s *Server) organizationPolicies(ctx context.Context, r *http.Request) ([]b
 		return nil, fail(http.StatusUnauthorized, "missing x-organization-id header")
 	}
 	var list bgv1.ProtectionPolicyList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{IndexPolicyOrganization: org}); err != nil {
+	if err := s.Client.List(ctx, &list, client.MatchingFields{index.PolicyOrganization: org}); err != nil {
 		return nil, unavailable("looking up the organization: %v", err)
 	}
 	list.Items = s.inShard(ctx, list.Items)
@@ -488,9 +490,9 @@ func (s *Server) findMailbox(ctx context.Context, policies []bgv1.ProtectionPoli
 		}
 		searched[ns] = true
 		var list bgv1.MailboxList
-		field, value := IndexMailboxEmail, ev.Sender
+		field, value := index.MailboxEmail, ev.Sender
 		if ev.Sender == "" {
-			field, value = IndexMailboxAccountID, strconv.FormatInt(ev.AccountID, 10)
+			field, value = index.MailboxAccountID, strconv.FormatInt(ev.AccountID, 10)
 		}
 		if err := s.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
 			return nil, unavailable("looking up the mailbox: %v", err)
@@ -542,7 +544,7 @@ func (s *Server) yieldsTo(ctx context.Context, accepted []bgv1.ProtectionPolicy,
 	if len(accepted) == 0 || accepted[0].Spec.Smartlead.WebhookSecretRef == nil {
 		return false, nil // the accepting policies are unsigned themselves: nothing is weaker than them
 	}
-	signed, err := PolicyAuthenticates(ctx, s.Client, mb.Namespace, mb.PolicyName())
+	signed, err := trust.PolicyAuthenticates(ctx, s.Client, mb.Namespace, mb.PolicyName())
 	return !signed, err
 }
 

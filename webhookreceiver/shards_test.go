@@ -13,12 +13,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 )
 
 // startShard runs a leader-elected manager of the shard selector, with its receiver on addr.
 func startShard(addr, selector string) (stop func()) {
-	opts := controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20, ReceiverBatchWindow: 2 * time.Millisecond,
+	opts := manager.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20, ReceiverBatchWindow: 2 * time.Millisecond,
 		WatchLabelSelector: selector}
 	// Each shard on the lease its selector names: were they one lease, one shard would have no leader.
 	mgr, err := env.NewReplica(opts.CacheOptions(), opts.LeaderElectionID(), 4*time.Second)
@@ -98,7 +98,7 @@ var _ = Describe("two shards splitting a fleet by namespace label", func() {
 			names[l.Name] = true
 		}
 		for _, sel := range []string{"bounceguard.io/shard=a", "bounceguard.io/shard=b"} {
-			id := (&controllers.Options{WatchLabelSelector: sel}).LeaderElectionID()
+			id := (&manager.Options{WatchLabelSelector: sel}).LeaderElectionID()
 			Expect(names).To(HaveKey(id), "a lease of its own for %s", sel)
 		}
 

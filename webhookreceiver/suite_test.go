@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
 
@@ -55,7 +55,7 @@ func freeAddr() string {
 // startManager runs a bounceguard manager with its receiver on addr until the returned stop is called;
 // stop waits for the manager to finish.
 func startManager(addr string, batchWindow time.Duration) (stop func()) {
-	mgr, err := env.NewManager((&controllers.Options{}).CacheOptions())
+	mgr, err := env.NewManager((&manager.Options{}).CacheOptions())
 	Expect(err).NotTo(HaveOccurred())
 	return runManager(mgr, addr, batchWindow)
 }
@@ -63,14 +63,14 @@ func startManager(addr string, batchWindow time.Duration) (stop func()) {
 // runManager sets bounceguard up in mgr with its receiver on addr, starts it, and waits until the
 // receiver answers; the returned stop waits for the manager to finish.
 func runManager(mgr ctrl.Manager, addr string, batchWindow time.Duration) (stop func()) {
-	return runManagerWith(mgr, controllers.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
+	return runManagerWith(mgr, manager.Options{ReceiverBindAddress: addr, ReceiverMaxBody: 1 << 20,
 		ReceiverBatchWindow: batchWindow})
 }
 
 // runManagerWith is runManager with the given options (ReceiverBindAddress must be set).
-func runManagerWith(mgr ctrl.Manager, opts controllers.Options) (stop func()) {
+func runManagerWith(mgr ctrl.Manager, opts manager.Options) (stop func()) {
 	addr := opts.ReceiverBindAddress
-	Expect(controllers.Setup(mgr, opts)).To(Succeed())
+	Expect(manager.Setup(mgr, opts)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

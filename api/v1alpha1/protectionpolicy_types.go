@@ -1,7 +1,9 @@
 package v1alpha1
 
 import (
+	"fmt"
 	"slices"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -311,6 +313,23 @@ const (
 	NotifySmartleadError NotificationEvent = "SmartleadError"
 )
 
+// Notice is one transition to announce: an element of the "notices" list of the JSON document a Webhook
+// notification target receives. It names the sending mailbox (never a lead) and carries the evidence, e.g.
+// "5 bounces in the last 100 sends (pause at 5/100)".
+// +kubebuilder:object:generate=false
+type Notice struct {
+	// Event is the kind of transition.
+	Event NotificationEvent `json:"event"`
+	// Mailbox is the address of the mailbox concerned, if one is.
+	Mailbox string `json:"mailbox,omitempty"`
+	// Domain is the domain concerned, if one is.
+	Domain string `json:"domain,omitempty"`
+	// Evidence says why, in words.
+	Evidence string `json:"evidence"`
+	// At is when the transition happened.
+	At time.Time `json:"at"`
+}
+
 // NotificationTarget is one place transitions are announced.
 type NotificationTarget struct {
 	// Type is Slack (an incoming webhook) or Webhook (a JSON POST).
@@ -435,4 +454,40 @@ type ProtectionPolicyList struct {
 
 func init() {
 	SchemeBuilder.Register(&ProtectionPolicy{}, &ProtectionPolicyList{})
+}
+
+// PolicySecretRef is a Secret key a policy references, and what it holds (for messages).
+// +kubebuilder:object:generate=false
+type PolicySecretRef struct {
+	// What says what the key holds, e.g. "Smartlead API key".
+	What string
+	// Selector is the Secret key.
+	Selector *SecretKeySelector
+}
+
+// SecretRefs lists the Secret keys the policy references: its Smartlead API key and webhook secret, its
+// gate token and its notification URLs, where set.
+func (p *ProtectionPolicy) SecretRefs() []PolicySecretRef {
+	var refs []PolicySecretRef
+	for _, r := range []PolicySecretRef{{"Smartlead API key", p.Spec.Smartlead.APIKeySecretRef},
+		{"Smartlead webhook secret", p.Spec.Smartlead.WebhookSecretRef}, {"gate token", p.Spec.Gate.TokenSecretRef}} {
+		if r.Selector != nil {
+			refs = append(refs, r)
+		}
+	}
+	for i := range p.Spec.Notifications {
+		refs = append(refs, PolicySecretRef{fmt.Sprintf("notification URL (notifications[%d])", i), &p.Spec.Notifications[i].URLSecretRef})
+	}
+	return refs
+}
+
+// SecretNames lists the distinct Secrets the policy references.
+func (p *ProtectionPolicy) SecretNames() []string {
+	var names []string
+	for _, ref := range p.SecretRefs() {
+		if !slices.Contains(names, ref.Selector.Name) {
+			names = append(names, ref.Selector.Name)
+		}
+	}
+	return names
 }

@@ -35,13 +35,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
-	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
 
 func main() {
-	var opts controllers.Options
+	var opts manager.Options
 	stateDir := flag.String("state-dir", filepath.Join(os.TempDir(), "bounceguard-dev"), "Where the kubeconfig is written.")
 	samples := flag.String("samples", filepath.Join(testenv.RepoRoot(), "config", "samples"), "Directory of manifests applied at start ('' for none).")
 	standinAddr := flag.String("smartlead-standin-address", "127.0.0.1:8090", "Where the stand-in Smartlead API listens; every policy's baseURL is pointed at it ('' to leave policies alone).")
@@ -58,7 +58,7 @@ func main() {
 	}
 }
 
-func run(stateDir, samples, standinAddr, standinKey, sinkAddr string, opts controllers.Options) error {
+func run(stateDir, samples, standinAddr, standinKey, sinkAddr string, opts manager.Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -118,7 +118,7 @@ func run(stateDir, samples, standinAddr, standinKey, sinkAddr string, opts contr
 	if err != nil {
 		return err
 	}
-	if err := controllers.Setup(mgr, opts); err != nil {
+	if err := manager.Setup(mgr, opts); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -44,16 +44,6 @@ const (
 	maxRetryAfter = time.Minute
 )
 
-// Notice is one transition to announce. It names the sending mailbox (never a lead) and carries the
-// evidence, e.g. "5 bounces in the last 100 sends (pause at 5/100)".
-type Notice struct {
-	Event    bgv1.NotificationEvent `json:"event"`
-	Mailbox  string                 `json:"mailbox,omitempty"`
-	Domain   string                 `json:"domain,omitempty"`
-	Evidence string                 `json:"evidence"`
-	At       time.Time              `json:"at"`
-}
-
 // Dispatcher delivers notices to the targets of each policy. It is a manager Runnable that runs on the
 // leader (which alone reconciles, and so alone has transitions to announce). Zero fields take the defaults.
 type Dispatcher struct {
@@ -98,7 +88,7 @@ func keyOf(policy *bgv1.ProtectionPolicy, i int) targetKey {
 type target struct {
 	key     targetKey
 	mode    bgv1.Mode
-	pending []Notice
+	pending []bgv1.Notice
 	wake    chan struct{}
 	limiter *rate.Limiter
 	status  bgv1.NotificationStatus
@@ -123,7 +113,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 }
 
 // Notify queues n for every target of policy that wants its kind, and returns at once.
-func (d *Dispatcher) Notify(policy *bgv1.ProtectionPolicy, n Notice) {
+func (d *Dispatcher) Notify(policy *bgv1.ProtectionPolicy, n bgv1.Notice) {
 	if d == nil || len(policy.Spec.Notifications) == 0 {
 		return
 	}
@@ -289,7 +279,7 @@ func (d *Dispatcher) run(ctx context.Context, t *target) {
 }
 
 // deliver sends one message, retrying with backoff (or the target's Retry-After) up to Attempts times.
-func (d *Dispatcher) deliver(ctx context.Context, t *target, mode bgv1.Mode, batch []Notice) error {
+func (d *Dispatcher) deliver(ctx context.Context, t *target, mode bgv1.Mode, batch []bgv1.Notice) error {
 	body, err := Render(t.key.typ, t.key.policy, mode, batch)
 	if err != nil {
 		return err
@@ -354,7 +344,7 @@ func (d *Dispatcher) post(ctx context.Context, key targetKey, body []byte) (retr
 
 // Render builds the message for a batch of notices: a Slack incoming-webhook message with blocks, or the
 // generic JSON document.
-func Render(typ bgv1.NotificationType, policy types.NamespacedName, mode bgv1.Mode, batch []Notice) ([]byte, error) {
+func Render(typ bgv1.NotificationType, policy types.NamespacedName, mode bgv1.Mode, batch []bgv1.Notice) ([]byte, error) {
 	summary := Summary(policy, mode, batch)
 	if typ == bgv1.NotificationSlack {
 		lines := make([]string, 0, min(len(batch), maxListed)+1)
@@ -374,16 +364,16 @@ func Render(typ bgv1.NotificationType, policy types.NamespacedName, mode bgv1.Mo
 		return json.Marshal(&slack.WebhookMessage{Text: summary, Blocks: &slack.Blocks{BlockSet: blocks}})
 	}
 	return json.Marshal(struct {
-		Summary   string   `json:"summary"`
-		Namespace string   `json:"namespace"`
-		Policy    string   `json:"policy"`
-		Mode      string   `json:"mode"`
-		Notices   []Notice `json:"notices"`
+		Summary   string        `json:"summary"`
+		Namespace string        `json:"namespace"`
+		Policy    string        `json:"policy"`
+		Mode      string        `json:"mode"`
+		Notices   []bgv1.Notice `json:"notices"`
 	}{summary, policy.Namespace, policy.Name, string(mode), batch})
 }
 
 // Summary is a message's first line: the notice itself, or the count of each kind in a burst.
-func Summary(policy types.NamespacedName, mode bgv1.Mode, batch []Notice) string {
+func Summary(policy types.NamespacedName, mode bgv1.Mode, batch []bgv1.Notice) string {
 	if len(batch) == 1 {
 		return line(batch[0])
 	}
@@ -403,7 +393,7 @@ func Summary(policy types.NamespacedName, mode bgv1.Mode, batch []Notice) string
 }
 
 // line is one notice in words: "Paused: alice@acme.com (acme.com): 5 bounces in the last 100 sends ...".
-func line(n Notice) string {
+func line(n bgv1.Notice) string {
 	who := n.Mailbox
 	switch {
 	case who == "":

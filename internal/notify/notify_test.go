@@ -95,7 +95,7 @@ func waitChanged(t *testing.T, changed chan types.NamespacedName) {
 	}
 }
 
-var cascade = []Notice{
+var cascade = []bgv1.Notice{
 	{Event: bgv1.NotifyPaused, Mailbox: "ann@acme.io", Domain: "acme.io", Evidence: "5 bounces in the last 100 sends (pause at 5/100)"},
 	{Event: bgv1.NotifyPaused, Mailbox: "bob@acme.io", Domain: "acme.io", Evidence: "5 bounces in the last 80 sends (pause at 5/100)"},
 	{Event: bgv1.NotifyDomainPaused, Domain: "acme.io", Evidence: "2 of 3 mailboxes unhealthy (67%, pause at 50%)"},
@@ -149,7 +149,7 @@ func TestWebhookDocument(t *testing.T) {
 	}
 	var doc struct {
 		Summary, Namespace, Policy, Mode string
-		Notices                          []Notice
+		Notices                          []bgv1.Notice
 	}
 	if err := json.Unmarshal([]byte(got[0]), &doc); err != nil {
 		t.Fatal(err)

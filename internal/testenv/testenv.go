@@ -122,8 +122,8 @@ func waitCreatable(c client.Client) error {
 }
 
 // NewManager returns a controller-runtime manager for this control plane with metrics and probes off and
-// the cache options given (bounceguard's: controllers.Options.CacheOptions, which this package cannot
-// import). Several may run in one process (controller names are not required to be unique).
+// the cache options given (bounceguard's: the Options.CacheOptions of internal/manager, which this
+// package does not import). Several may run in one process (controller names are not required to be unique).
 func (e *Env) NewManager(cacheOpts cache.Options) (ctrl.Manager, error) {
 	return e.NewManagerWith(e.Config, cacheOpts)
 }

@@ -1,4 +1,4 @@
-package webhookreceiver
+package index
 
 import (
 	"slices"

@@ -1,4 +1,8 @@
-package webhookreceiver
+// Package trust decides which policies' verdicts a mailbox may follow: a policy that authenticates its
+// webhooks (a webhook secret) moves what only authenticated webhooks can, and a Domain counted from
+// unauthenticated webhooks must not pause a mailbox of such a policy. The receiver, its gate and the
+// Domain controller share these rules.
+package trust
 
 import (
 	"context"

@@ -1,11 +1,17 @@
-// Package controllers holds bounceguard's reconcilers and wires them, with the webhook receiver,
-// into a controller-runtime manager.
-package controllers
+// Package manager wires the bounceguard process into a controller-runtime manager: its flags and cache
+// settings, the field indexes, the Secret store, the notifier, the Smartlead queues, the reconcilers and
+// the webhook receiver. The command, the development and load tools and the test suites all set a
+// manager up through Setup.
+package manager
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,12 +23,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/controllers"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/notify"
 	"github.com/bounceguard/bounceguard/internal/secretstore"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/tally"
 	"github.com/bounceguard/bounceguard/webhookreceiver"
 )
+
+// DefaultLeaderElectionID is the leader-election lease of an unsharded manager.
+const DefaultLeaderElectionID = "bounceguard.bounceguard.io"
+
+// The Dispatcher is the reconcilers' Notifier.
+var _ controllers.Notifier = (*notify.Dispatcher)(nil)
 
 // Options are the manager settings that bounceguard adds to controller-runtime's.
 type Options struct {
@@ -52,7 +66,7 @@ type Options struct {
 	// change reaching every mailbox), so that the writes deciding something keep the API server's room; 0: unpaced.
 	ConditionWriteQPS float64
 	// Smartlead returns the Smartlead client of a policy; default: built from the policy's API key Secret.
-	Smartlead SmartleadProvider
+	Smartlead controllers.SmartleadProvider
 	// SmartleadOptions tune the default provider's clients (retries, backoff, timeout).
 	SmartleadOptions smartlead.Options
 	// Clock is the reconcilers' time source; default: the real clock.
@@ -103,24 +117,44 @@ func (o *Options) CacheOptions() cache.Options {
 		}
 		return strip(in)
 	}}
-	if shard, err := ParseShard(o.WatchLabelSelector); err == nil && shard.Selector() != nil {
+	if shard, err := controllers.ParseShard(o.WatchLabelSelector); err == nil && shard.Selector() != nil {
 		opts.ByObject = map[client.Object]cache.ByObject{&corev1.Namespace{}: {Label: shard.Selector()}}
 	}
 	return opts
 }
 
-// LeaderElectionID is the lease the manager elects its leader under: one per shard.
+// LeaderElectionID is the lease the manager elects its leader under: one per shard, so that each shard
+// has its own leader; DefaultLeaderElectionID when the manager holds every namespace.
 func (o *Options) LeaderElectionID() string {
-	shard, err := ParseShard(o.WatchLabelSelector)
+	shard, err := controllers.ParseShard(o.WatchLabelSelector)
 	if err != nil {
 		return DefaultLeaderElectionID
 	}
-	return shard.LeaderElectionID()
+	sel := shard.Selector()
+	if sel == nil {
+		return DefaultLeaderElectionID
+	}
+	sum := sha256.Sum256([]byte(sel.String()))
+	return "bounceguard-shard-" + hex.EncodeToString(sum[:5]) + ".bounceguard.io"
+}
+
+// PodNamespace is the namespace the manager runs in: $POD_NAMESPACE, else the service account's
+// namespace file in a pod, else "default" (so that replicas run outside a cluster still elect a leader).
+func PodNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
 }
 
 // Validate reports options that cannot work.
 func (o *Options) Validate() error {
-	if _, err := ParseShard(o.WatchLabelSelector); err != nil {
+	if _, err := controllers.ParseShard(o.WatchLabelSelector); err != nil {
 		return err
 	}
 	if o.ReceiverMaxEventAge < 0 || o.ReceiverMaxEventAge > webhookreceiver.DedupHorizon {
@@ -138,20 +172,21 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Setup registers bounceguard's field indexes and reconcilers with the manager.
+// Setup registers bounceguard with the manager: its field indexes, the Secret store, the notifier, the
+// reconcilers with the Smartlead queues, and (unless opts.ReceiverBindAddress is "" or "0") the webhook
+// receiver and the execution gate with their readiness check.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	if err := RegisterIndexes(mgr); err != nil {
+	if err := index.AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("registering field indexes: %w", err)
 	}
-	shard, err := ParseShard(opts.WatchLabelSelector)
+	shard, err := controllers.NewShard(opts.WatchLabelSelector, mgr.GetCache())
 	if err != nil {
 		return err
 	}
-	shard.reader = mgr.GetCache()
-	fleet, err := NewFleet(mgr)
+	fleet, err := controllers.NewFleet(mgr)
 	if err != nil {
 		return err
 	}
@@ -163,36 +198,37 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(notifier); err != nil {
 		return fmt.Errorf("adding the notifier: %w", err)
 	}
-	policies := &ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet,
+	policies := &controllers.ProtectionPolicyReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Fleet: fleet,
 		Shard: shard, Secrets: secrets, Notifier: notifier}
 	if err := policies.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ProtectionPolicy controller: %w", err)
 	}
+	notifier.Changed = policies.NotificationStatusChanged // a delivery outcome is written to its policy's status
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.Smartlead == nil {
-		opts.Smartlead = &SecretSmartleadProvider{Reader: secrets, Limiters: &smartlead.Limiters{},
+		opts.Smartlead = &controllers.SecretSmartleadProvider{Reader: secrets, Limiters: &smartlead.Limiters{},
 			Accounts: &smartlead.Directories{}, Options: opts.SmartleadOptions}
 	}
-	mailboxes := &MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
+	mailboxes := &controllers.MailboxReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"),
 		Clock: opts.Clock, Smartlead: opts.Smartlead, APIReader: mgr.GetAPIReader(), Fleet: fleet, Shard: shard, Notifier: notifier}
 	if opts.ConditionWriteQPS > 0 {
 		mailboxes.ConditionWrites = rate.NewLimiter(rate.Limit(opts.ConditionWriteQPS), 1+int(opts.ConditionWriteQPS/10))
 	}
-	mailboxes.Queues = &SmartleadQueues{Carry: mailboxes.carryOut}
+	mailboxes.Queues = mailboxes.NewSmartleadQueues()
 	if err := mgr.Add(mailboxes.Queues); err != nil {
 		return fmt.Errorf("adding the Smartlead queues: %w", err)
 	}
 	if err := mailboxes.SetupWithManager(mgr, opts.MailboxConcurrency); err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
-	if err := (&AccountSyncReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,
-		Shard: shard, Smartlead: opts.Smartlead, Writes: rate.NewLimiter(syncWriteQPS, syncWriteQPS/5),
+	if err := (&controllers.AccountSyncReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,
+		Shard: shard, Smartlead: opts.Smartlead, Writes: rate.NewLimiter(controllers.SyncWriteQPS, controllers.SyncWriteQPS/5),
 		APIReader: mgr.GetAPIReader(), Notifier: notifier}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the account sync: %w", err)
 	}
-	if err := (&DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,
+	if err := (&controllers.DomainReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("bounceguard"), Clock: opts.Clock,
 		Shard: shard, Notifier: notifier}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Domain controller: %w", err)
 	}
