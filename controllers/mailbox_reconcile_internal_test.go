@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/index"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/testenv"
 )
@@ -64,7 +65,7 @@ func TestObservedGenerationOnlyOnSuccess(t *testing.T) {
 						return c.Create(ctx, obj, opts...)
 					},
 				})
-			for _, ix := range FieldIndexes() {
+			for _, ix := range index.Indexes {
 				b = b.WithIndex(ix.Object, ix.Field, ix.Extract)
 			}
 			c := b.Build()
