@@ -1,47 +1,22 @@
 package notify
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/slack-go/slack"
 	"k8s.io/apimachinery/pkg/types"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 )
-
-// maxListed is how many notices a grouped message lists one by one.
-const maxListed = 20
 
 // Render builds the message for a batch of notices: a Slack incoming-webhook message with blocks, or the
 // generic JSON document.
 func Render(typ bgv1.NotificationType, policy types.NamespacedName, mode bgv1.Mode, batch []bgv1.Notice) ([]byte, error) {
 	summary := Summary(policy, mode, batch)
 	if typ == bgv1.NotificationSlack {
-		lines := make([]string, 0, min(len(batch), maxListed)+1)
-		for i, n := range batch {
-			if i == maxListed {
-				lines = append(lines, fmt.Sprintf("… and %d more", len(batch)-maxListed))
-				break
-			}
-			lines = append(lines, "• "+line(n))
-		}
-		blocks := []slack.Block{
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "*"+summary+"*", false, false), nil, nil),
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(strings.Join(lines, "\n"), 2900), false, false), nil, nil),
-			slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
-				fmt.Sprintf("ProtectionPolicy %s · mode %s", policy, mode), false, false)),
-		}
-		return json.Marshal(&slack.WebhookMessage{Text: summary, Blocks: &slack.Blocks{BlockSet: blocks}})
+		return renderSlack(summary, policy, mode, batch)
 	}
-	return json.Marshal(struct {
-		Summary   string        `json:"summary"`
-		Namespace string        `json:"namespace"`
-		Policy    string        `json:"policy"`
-		Mode      string        `json:"mode"`
-		Notices   []bgv1.Notice `json:"notices"`
-	}{summary, policy.Namespace, policy.Name, string(mode), batch})
+	return renderJSON(summary, policy, mode, batch)
 }
 
 // Summary is a message's first line: the notice itself, or the count of each kind in a burst.
