@@ -369,24 +369,6 @@ func EventIDs(requestID string, ev Event) (fingerprint, request string) {
 	return ev.Fingerprint, "r" + base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
-// PayloadSecretKey returns the webhook secret key Smartlead puts in the payload itself (top-level
-// secret_key, a string; "" when absent, empty or of another type). It is a credential: the caller
-// compares it in constant time and never logs, stores or echoes it; ParseEvent never reads it, so no
-// Event, fingerprint or status carries it.
-func PayloadSecretKey(body []byte) string {
-	var p struct {
-		SecretKey json.RawMessage `json:"secret_key"`
-	}
-	if json.Unmarshal(body, &p) != nil {
-		return ""
-	}
-	var key string
-	if json.Unmarshal(p.SecretKey, &key) != nil {
-		return ""
-	}
-	return strings.TrimSpace(key)
-}
-
 // rawInt reads a JSON number or a string holding one.
 func rawInt(raw json.RawMessage) (int64, bool) {
 	if len(raw) == 0 {

@@ -156,16 +156,6 @@ func (t *tokenDigests) forget(ns, name string) {
 	}
 }
 
-// SecretChanged returns what to call when a Secret changes (after the Secrets reader no longer holds its
-// old data): the gate then drops the token digests it kept of it. Until it is asked for, the gate keeps
-// no digests.
-func (s *Server) SecretChanged() func(types.NamespacedName) {
-	s.tokens.mu.Lock()
-	s.tokens.enabled = true
-	s.tokens.mu.Unlock()
-	return func(key types.NamespacedName) { s.tokens.forget(key.Namespace, key.Name) }
-}
-
 // gate answers for the mailbox with that address among the given policies' mailboxes only (a token of one
 // tenant learns nothing of another's: an address elsewhere is "unknown").
 func (s *Server) gate(ctx context.Context, policies []*bgv1.ProtectionPolicy, email, namespace string) (*GateAnswer, int, string) {

@@ -8,7 +8,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,8 +36,6 @@ const (
 	DefaultBackoff    = time.Second
 	DefaultAttempts   = 5
 	DefaultMaxPending = 500
-	// maxListed is how many notices a grouped message lists one by one.
-	maxListed = 20
 	// maxRetryAfter caps how long a target's Retry-After is honoured.
 	maxRetryAfter = time.Minute
 )
@@ -340,68 +336,6 @@ func (d *Dispatcher) post(ctx context.Context, key targetKey, body []byte) (retr
 		retryAfter = min(time.Duration(s)*time.Second, maxRetryAfter)
 	}
 	return retryAfter, fmt.Errorf("the target answered %s", resp.Status)
-}
-
-// Render builds the message for a batch of notices: a Slack incoming-webhook message with blocks, or the
-// generic JSON document.
-func Render(typ bgv1.NotificationType, policy types.NamespacedName, mode bgv1.Mode, batch []bgv1.Notice) ([]byte, error) {
-	summary := Summary(policy, mode, batch)
-	if typ == bgv1.NotificationSlack {
-		lines := make([]string, 0, min(len(batch), maxListed)+1)
-		for i, n := range batch {
-			if i == maxListed {
-				lines = append(lines, fmt.Sprintf("… and %d more", len(batch)-maxListed))
-				break
-			}
-			lines = append(lines, "• "+line(n))
-		}
-		blocks := []slack.Block{
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "*"+summary+"*", false, false), nil, nil),
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(strings.Join(lines, "\n"), 2900), false, false), nil, nil),
-			slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
-				fmt.Sprintf("ProtectionPolicy %s · mode %s", policy, mode), false, false)),
-		}
-		return json.Marshal(&slack.WebhookMessage{Text: summary, Blocks: &slack.Blocks{BlockSet: blocks}})
-	}
-	return json.Marshal(struct {
-		Summary   string        `json:"summary"`
-		Namespace string        `json:"namespace"`
-		Policy    string        `json:"policy"`
-		Mode      string        `json:"mode"`
-		Notices   []bgv1.Notice `json:"notices"`
-	}{summary, policy.Namespace, policy.Name, string(mode), batch})
-}
-
-// Summary is a message's first line: the notice itself, or the count of each kind in a burst.
-func Summary(policy types.NamespacedName, mode bgv1.Mode, batch []bgv1.Notice) string {
-	if len(batch) == 1 {
-		return line(batch[0])
-	}
-	var kinds []string
-	count := map[bgv1.NotificationEvent]int{}
-	for _, n := range batch {
-		if count[n.Event] == 0 {
-			kinds = append(kinds, string(n.Event))
-		}
-		count[n.Event]++
-	}
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%d %s", count[bgv1.NotificationEvent(k)], k)
-	}
-	return fmt.Sprintf("bounceguard, %s (%s): %s", policy, mode, strings.Join(parts, ", "))
-}
-
-// line is one notice in words: "Paused: alice@acme.com (acme.com): 5 bounces in the last 100 sends ...".
-func line(n bgv1.Notice) string {
-	who := n.Mailbox
-	switch {
-	case who == "":
-		who = n.Domain
-	case n.Domain != "":
-		who += " (" + n.Domain + ")"
-	}
-	return fmt.Sprintf("%s: %s: %s", n.Event, who, n.Evidence)
 }
 
 // maxLastError is the API's bound on a notification target's status.lastError, in characters.
