@@ -83,8 +83,8 @@ func (c *PolicyCounts) add(f mailboxFacts, sign int32) {
 type fleetView interface {
 	// Counts are the policy's mailboxes counted by state.
 	Counts(policy types.NamespacedName) PolicyCounts
-	// Facts are one mailbox's; false when it is not known.
-	Facts(mailbox types.NamespacedName) (mailboxFacts, bool)
+	// facts are one mailbox's; false when it is not known.
+	facts(mailbox types.NamespacedName) (mailboxFacts, bool)
 }
 
 // Fleet keeps every policy's counts up to date from the Mailbox informer's events, so that neither a
@@ -201,8 +201,8 @@ func (f *Fleet) Counts(policy types.NamespacedName) PolicyCounts {
 	return PolicyCounts{}
 }
 
-// Facts implements fleetView.
-func (f *Fleet) Facts(mailbox types.NamespacedName) (mailboxFacts, bool) {
+// facts implements fleetView.
+func (f *Fleet) facts(mailbox types.NamespacedName) (mailboxFacts, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	m, ok := f.mailboxes[mailbox]
@@ -224,7 +224,7 @@ func (l *listedFleet) Counts(policy types.NamespacedName) PolicyCounts {
 	return l.counts
 }
 
-func (l *listedFleet) Facts(mailbox types.NamespacedName) (mailboxFacts, bool) {
+func (l *listedFleet) facts(mailbox types.NamespacedName) (mailboxFacts, bool) {
 	m, ok := l.mailboxes[mailbox]
 	return m, ok
 }

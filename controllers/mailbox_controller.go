@@ -630,11 +630,11 @@ func (r *MailboxReconciler) safetyAllows(ctx context.Context, mb *bgv1.Mailbox, 
 		if k == key || k.Namespace != policy.Namespace {
 			continue // its own reservation is the place being asked for
 		}
-		if f, ok := view.Facts(k); ok && f.policy == policy.Name && !f.holdsPause {
+		if f, ok := view.facts(k); ok && f.policy == policy.Name && !f.holdsPause {
 			paused++
 		}
 	}
-	if f, ok := view.Facts(key); ok && f.holdsPause {
+	if f, ok := view.facts(key); ok && f.holdsPause {
 		paused-- // it holds (part of) a pause already: asking again is not one more
 	}
 	ok, msg := protection.SafetyAllows(rules, counts.Mailboxes, paused)

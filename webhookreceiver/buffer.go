@@ -25,7 +25,10 @@ func (b *bufferBudget) take(n, limit int64) bool {
 			return false
 		}
 		if b.used.CompareAndSwap(u, u+n) {
-			for p := b.peak.Load(); u+n > p && !b.peak.CompareAndSwap(p, u+n); p = b.peak.Load() {
+			for p := b.peak.Load(); u+n > p; p = b.peak.Load() {
+				if b.peak.CompareAndSwap(p, u+n) {
+					break
+				}
 			}
 			bufferedBytes.Set(float64(u + n))
 			return true

@@ -293,23 +293,23 @@ const (
 type NotificationEvent string
 
 const (
-	// NotifyWarning: a mailbox turned Warning.
+	// NotifyWarning announces a mailbox that turned Warning.
 	NotifyWarning NotificationEvent = "Warning"
-	// NotifyPauseRecommended: a mailbox crossed its pause threshold in Observe or Suggest.
+	// NotifyPauseRecommended announces a mailbox that crossed its pause threshold in Observe or Suggest.
 	NotifyPauseRecommended NotificationEvent = "PauseRecommended"
-	// NotifyPaused: a mailbox was paused in Smartlead (Enforce).
+	// NotifyPaused announces a mailbox paused in Smartlead (Enforce).
 	NotifyPaused NotificationEvent = "Paused"
-	// NotifyResumed: a mailbox was resumed in Smartlead (Enforce).
+	// NotifyResumed announces a mailbox resumed in Smartlead (Enforce).
 	NotifyResumed NotificationEvent = "Resumed"
-	// NotifyDomainPaused: a domain turned Paused (half its mailboxes unhealthy, by default).
+	// NotifyDomainPaused announces a domain that turned Paused (half its mailboxes unhealthy, by default).
 	NotifyDomainPaused NotificationEvent = "DomainPaused"
-	// NotifySafetyHold: a pause was held back by the safety limit.
+	// NotifySafetyHold announces a pause the safety limit held back.
 	NotifySafetyHold NotificationEvent = "SafetyHold"
-	// NotifyDrift: Smartlead shows a mailbox bounceguard holds paused sending again.
+	// NotifyDrift announces that Smartlead shows a mailbox bounceguard holds paused sending again.
 	NotifyDrift NotificationEvent = "Drift"
-	// NotifyUnmonitored: Smartlead shows a mailbox sending far more than bounceguard receives.
+	// NotifyUnmonitored announces that Smartlead shows a mailbox sending far more than bounceguard receives.
 	NotifyUnmonitored NotificationEvent = "Unmonitored"
-	// NotifySmartleadError: a Smartlead call of a pause or resume failed.
+	// NotifySmartleadError announces that a Smartlead call of a pause or resume failed.
 	NotifySmartleadError NotificationEvent = "SmartleadError"
 )
 

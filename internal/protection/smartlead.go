@@ -4,14 +4,14 @@ package protection
 type Step int
 
 const (
-	// StepNone: Smartlead is left as it is (the pause wanted is in force, none is wanted nor held, or the
+	// StepNone leaves Smartlead as it is (the pause wanted is in force, none is wanted nor held, or the
 	// account a wanted pause would act on is gone).
 	StepNone Step = iota
-	// StepPause: pause the mailbox, or finish a pause begun and not done.
+	// StepPause pauses the mailbox, or finish a pause begun and not done.
 	StepPause
-	// StepResume: undo the pause bounceguard holds.
+	// StepResume undoes the pause bounceguard holds.
 	StepResume
-	// StepReapply: pause again an account that Smartlead shows sending although bounceguard holds it paused.
+	// StepReapply pauses again an account that Smartlead shows sending although bounceguard holds it paused.
 	StepReapply
 )
 

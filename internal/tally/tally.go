@@ -252,11 +252,11 @@ func prune(st *bgv1.MailboxStatus) {
 	}
 }
 
-// appendBounded appends v and keeps only the newest max entries.
-func appendBounded[T any](s []T, v T, max int) []T {
+// appendBounded appends v and keeps only the newest limit entries.
+func appendBounded[T any](s []T, v T, limit int) []T {
 	s = append(s, v)
-	if len(s) > max {
-		s = slices.Clone(s[len(s)-max:])
+	if len(s) > limit {
+		s = slices.Clone(s[len(s)-limit:])
 	}
 	return s
 }
