@@ -86,7 +86,7 @@ var _ = Describe("Account sync", func() {
 		Eventually(func(g Gomega) { carolMB = f.mailboxFor("carol@acme.com")(g); g.Expect(carolMB).NotTo(BeNil()) }).Should(Succeed())
 
 		By("the existing Mailbox learns its account from the sync, kept apart from bounceguard's own record")
-		Eventually(func(g Gomega) *bgv1.AccountState { get(aliceMB); return aliceMB.Status.Account }).Should(
+		Eventually(func() *bgv1.AccountState { get(aliceMB); return aliceMB.Status.Account }).Should(
 			HaveValue(Equal(bgv1.AccountState{ID: alice, DailyLimit: 40, WarmupEnabled: true, SMTPOK: true, IMAPOK: true})))
 		Expect(aliceMB.Spec.SmartleadAccountID).To(BeNil(), "a sync never writes a person's spec")
 		Expect(aliceMB.Status.Smartlead).To(BeZero(), "a sync never writes status.smartlead")
@@ -246,7 +246,7 @@ var _ = Describe("Account sync", func() {
 			return k8s.Update(ctx, mb)
 		})).To(Succeed())
 		Eventually(func() int32 { return account(f, id).MessagePerDay }).Should(Equal(int32(52)))
-		Eventually(func(g Gomega) []string {
+		Eventually(func() []string {
 			get(mb)
 			var types []string
 			for _, c := range mb.Status.Conditions {

@@ -68,6 +68,7 @@ func newTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger) (*Se
 
 // buildTestServer serves a fake cluster holding objs, with the receiver's field indexes.
 func buildTestServer(t testing.TB, funcs *interceptor.Funcs, log logr.Logger, objs ...client.Object) (*Server, client.Client) {
+	t.Helper()
 	b := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(objs...).
 		WithStatusSubresource(&bgv1.Mailbox{})
 	for _, ix := range index.Indexes {

@@ -125,7 +125,7 @@ func TestRetryAfterOn429(t *testing.T) {
 	id := sl.AddAccount("a@acme.com")
 	sl.Inject(standin.Fault{Count: 2, Code: http.StatusTooManyRequests, RetryAfter: "1"})
 	var observed []int
-	c := newClient(t, base, smartlead.Options{Observe: func(op string, code int) { observed = append(observed, code) }})
+	c := newClient(t, base, smartlead.Options{Observe: func(_ string, code int) { observed = append(observed, code) }})
 	if err := c.Suspend(context.Background(), id); err != nil {
 		t.Fatalf("Suspend after two 429s: %v", err)
 	}

@@ -69,7 +69,7 @@ func FuzzAnswers(f *testing.F) {
 		if code < 200 || code > 599 {
 			return
 		}
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if retryAfter != "" {
 				w.Header().Set("Retry-After", retryAfter)
 			}
