@@ -62,7 +62,7 @@ test: verify envtest ## Run every test, envtest included (after verify: stale ge
 
 .PHONY: bench
 bench: envtest ## Run the benchmarks recorded in docs/benchmarks.md.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./webhookreceiver/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause|BenchmarkHostileTraffic' -benchtime 1x -timeout 30m
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./test/system/ -run '^$$' -bench 'BenchmarkReceiver|BenchmarkGate|BenchmarkTimeToPause|BenchmarkHostileTraffic' -benchtime 1x -timeout 30m
 	$(GO) test ./controllers/ -run '^$$' -bench BenchmarkPolicyReconcile -benchmem
 
 .PHONY: e2e

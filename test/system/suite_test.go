@@ -1,4 +1,9 @@
-package webhookreceiver_test
+// Package system_test holds the slow system tests: whole bounceguard managers (through manager.Setup,
+// the one wiring place) started on a real API server (envtest) and driven over real HTTP: several
+// replicas, shards, an API-server outage, a receiver stopped mid-load, hostile compositions, and the
+// benchmarks of docs/benchmarks.md. The fast loop (`go test ./internal/... ./controllers/...
+// ./webhookreceiver/...`) leaves them out; `make test` (`go test ./...`) runs them.
+package system_test
 
 import (
 	"context"
@@ -27,7 +32,7 @@ var (
 
 func TestReceiver(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Webhook receiver suite")
+	RunSpecs(t, "System suite")
 }
 
 var _ = BeforeSuite(func() {
