@@ -18,16 +18,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/testenv"
+	"github.com/bounceguard/bounceguard/internal/testenv/tenant"
 )
 
 var (
 	env *testenv.Env
 	k8s client.Client
+	ctx context.Context
 )
 
 func TestReceiver(t *testing.T) {
@@ -35,19 +36,15 @@ func TestReceiver(t *testing.T) {
 	RunSpecs(t, "System suite")
 }
 
+// The suite's manager (tenant.Start) serves the specs that use a tenant.Fixture; the specs that start
+// managers of their own (replicas, shards, an outage, a receiver stopped mid-load) create their namespaces
+// with tenant.ShardLabel, which keeps the suite's manager out of them.
 var _ = BeforeSuite(func() {
-	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	k8s = env.Client
+	tenant.Start()
+	env, k8s, ctx = tenant.Env, tenant.Client, tenant.Ctx
 })
 
-var _ = AfterSuite(func() {
-	if env != nil {
-		Expect(env.Stop()).To(Succeed())
-	}
-})
+var _ = AfterSuite(tenant.Stop)
 
 // freeAddr returns a loopback address with a port that is free now.
 func freeAddr() string {
@@ -119,9 +116,17 @@ func newTenantIn(labels map[string]string, org, secret string, n int, mutate fun
 	return ns, emails
 }
 
-// createTenant creates what newTenantIn does, without waiting for a manager to see it.
+// ownManagers labels the namespace of a spec that runs managers of its own: the suite's manager
+// (tenant.Start) leaves it to them.
+var ownManagers = map[string]string{tenant.ShardLabel: "own-managers"}
+
+// createTenant creates what newTenantIn does, without waiting for a manager to see it; without labels,
+// the namespace has ownManagers'.
 func createTenant(labels map[string]string, org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (
 	ns string, emails []string, p *bgv1.ProtectionPolicy) {
+	if labels == nil {
+		labels = ownManagers
+	}
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rcv-", Labels: labels}}
 	Expect(k8s.Create(context.Background(), nsObj)).To(Succeed())
 	ns = nsObj.Name
