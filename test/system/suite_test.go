@@ -1,7 +1,9 @@
-// Package system_test holds the slow system tests: whole bounceguard managers (through manager.Setup,
-// the one wiring place) started on a real API server (envtest) and driven over real HTTP: several
-// replicas, shards, an API-server outage, a receiver stopped mid-load, hostile compositions, and the
-// benchmarks of docs/benchmarks.md. The fast loop (`go test ./internal/... ./controllers/...
+// Package system_test holds the slow system tests, in one Ginkgo suite whose BeforeSuite starts a real API
+// server (envtest) and the bounceguard process through manager.Setup (tenant.Start): real Smartlead traffic
+// end to end through that manager, a Smartlead outage, the leader killed between two steps of a pause; the
+// specs that start managers of their own (several replicas, shards, an API-server outage, a receiver
+// stopped mid-load, hostile compositions at the receiver); and the benchmarks of docs/benchmarks.md, which
+// start their own control plane. The fast loop (`go test ./internal/... ./controllers/...
 // ./webhookreceiver/...`) leaves them out; `make test` (`go test ./...`) runs them.
 package system_test
 

@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	. "github.com/onsi/ginkgo/v2" //nolint:staticcheck // ST1001: the Ginkgo DSL, dot-imported as in every suite
+	. "github.com/onsi/gomega"    //nolint:staticcheck // ST1001: the Gomega matchers, dot-imported as in every suite
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -68,7 +68,7 @@ func NewIn(labels map[string]string, mode bgv1.Mode, tweak ...func(*bgv1.Protect
 		Recovery: bgv1.RecoveryRules{Cooldown: metav1.Duration{Duration: 2 * time.Second},
 			MaxCooldown: metav1.Duration{Duration: 8 * time.Second}, CleanSends: 5},
 	}
-	// The account sync is off unless a test turns it on (accountsync_test.go): the other tests count
+	// The account sync is off unless a test turns it on (controllers/accountsync_test.go): the other tests count
 	// the stand-in's calls and the namespace's Mailboxes exactly.
 	spec.Smartlead.Sync.Interval = &metav1.Duration{}
 	for _, t := range tweak {
@@ -108,14 +108,14 @@ func (f *Fixture) SetMode(mode bgv1.Mode) {
 	})).To(Succeed())
 }
 
-// Account is the stand-in's account id; it fails the spec when there is none.
+// Account returns the stand-in's account of that id; the spec fails when there is none.
 func (f *Fixture) Account(id int64) standin.Account {
 	a, ok := f.SL.Account(id)
 	Expect(ok).To(BeTrue(), "account %d", id)
 	return a
 }
 
-// Campaign is the stand-in's campaign id; it fails the spec when there is none.
+// Campaign returns the stand-in's campaign of that id; the spec fails when there is none.
 func (f *Fixture) Campaign(id int64) standin.Campaign {
 	c, ok := f.SL.Campaign(id)
 	Expect(ok).To(BeTrue(), "campaign %d", id)

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	. "github.com/onsi/ginkgo/v2" //nolint:staticcheck // ST1001: the Ginkgo DSL, dot-imported as in every suite
+	. "github.com/onsi/gomega"    //nolint:staticcheck // ST1001: the Gomega matchers, dot-imported as in every suite
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
