@@ -15,6 +15,7 @@ import (
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/testenv/tenant"
 )
 
 // syncing turns the fixture policy's account sync on, with an interval no test outlives: each test
@@ -30,9 +31,9 @@ func syncing(drift bgv1.DriftAction) func(*bgv1.ProtectionPolicySpec) {
 func (f *fixture) syncNow() {
 	GinkgoHelper()
 	value := fmt.Sprint(time.Now().UnixNano())
-	Expect(retry.RetryOnConflict(conflictRetry, func() error {
+	Expect(retry.RetryOnConflict(tenant.ConflictRetry, func() error {
 		p := &bgv1.ProtectionPolicy{}
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), p); err != nil {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(f.Policy), p); err != nil {
 			return err
 		}
 		if p.Annotations == nil {
@@ -43,7 +44,7 @@ func (f *fixture) syncNow() {
 	})).To(Succeed())
 	Eventually(func(g Gomega) {
 		p := &bgv1.ProtectionPolicy{}
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), p)).To(Succeed())
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(f.Policy), p)).To(Succeed())
 		g.Expect(p.Status.SyncRequest).To(Equal(value))
 		g.Expect(p.Status.LastSyncError).To(BeEmpty())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
@@ -53,7 +54,7 @@ func (f *fixture) syncNow() {
 func (f *fixture) mailboxFor(email string) func(Gomega) *bgv1.Mailbox {
 	return func(g Gomega) *bgv1.Mailbox {
 		var list bgv1.MailboxList
-		g.Expect(k8s.List(ctx, &list, client.InNamespace(f.ns))).To(Succeed())
+		g.Expect(k8s.List(ctx, &list, client.InNamespace(f.NS))).To(Succeed())
 		for i := range list.Items {
 			if list.Items[i].Spec.Email == email {
 				return &list.Items[i]
@@ -65,12 +66,12 @@ func (f *fixture) mailboxFor(email string) func(Gomega) *bgv1.Mailbox {
 
 var _ = Describe("Account sync", func() {
 	It("creates the Mailboxes of accounts without one, fills in account ids, flags accounts that are gone and mailboxes it cannot see, writing only what changed", func() {
-		f := newFixture(bgv1.ModeEnforce, longCooldown, syncing(bgv1.DriftReport))
+		f := newFixture(bgv1.ModeEnforce, tenant.LongCooldown, syncing(bgv1.DriftReport))
 		By("an organization of three accounts, one already with a Mailbox that does not know its id")
-		alice := f.sl.AddAccount("alice@acme.com")
-		bob := f.sl.AddAccount("Bob.Smith@Acme.com") // Smartlead keeps the case a person typed
-		carol := f.sl.AddAccount("carol@acme.com")
-		aliceMB := f.mailbox("alice@acme.com", 0)
+		alice := f.SL.AddAccount("alice@acme.com")
+		bob := f.SL.AddAccount("Bob.Smith@Acme.com") // Smartlead keeps the case a person typed
+		carol := f.SL.AddAccount("carol@acme.com")
+		aliceMB := f.Mailbox("alice@acme.com", 0)
 		f.syncNow()
 
 		var bobMB *bgv1.Mailbox
@@ -86,51 +87,51 @@ var _ = Describe("Account sync", func() {
 		Eventually(func(g Gomega) { carolMB = f.mailboxFor("carol@acme.com")(g); g.Expect(carolMB).NotTo(BeNil()) }).Should(Succeed())
 
 		By("the existing Mailbox learns its account from the sync, kept apart from bounceguard's own record")
-		Eventually(func() *bgv1.AccountState { get(aliceMB); return aliceMB.Status.Account }).Should(
+		Eventually(func() *bgv1.AccountState { tenant.Get(aliceMB); return aliceMB.Status.Account }).Should(
 			HaveValue(Equal(bgv1.AccountState{ID: alice, DailyLimit: 40, WarmupEnabled: true, SMTPOK: true, IMAPOK: true})))
 		Expect(aliceMB.Spec.SmartleadAccountID).To(BeNil(), "a sync never writes a person's spec")
 		Expect(aliceMB.Status.Smartlead).To(BeZero(), "a sync never writes status.smartlead")
-		Eventually(func(g Gomega) { get(carolMB); g.Expect(carolMB.Status.Account).NotTo(BeNil()) }).Should(Succeed())
-		policy := get(f.policy).(*bgv1.ProtectionPolicy)
+		Eventually(func(g Gomega) { tenant.Get(carolMB); g.Expect(carolMB.Status.Account).NotTo(BeNil()) }).Should(Succeed())
+		policy := tenant.Get(f.Policy).(*bgv1.ProtectionPolicy)
 		Expect(policy.Status.Accounts).To(Equal(int32(3)))
 		Expect(policy.Status.LastSyncTime).NotTo(BeNil())
 
 		By("a person deletes carol's account in Smartlead: AccountFound=False, the Mailbox stays")
-		Expect(f.sl.DeleteAccount(carol)).To(BeTrue())
+		Expect(f.SL.DeleteAccount(carol)).To(BeTrue())
 		By("and bob sends 40 today, none of them with the webhook")
-		f.sl.EditAccount(bob, func(a *standin.Account) { a.DailySentCount = 40 })
+		f.SL.EditAccount(bob, func(a *standin.Account) { a.DailySentCount = 40 })
 		f.syncNow()
-		Eventually(condition(carolMB, bgv1.ConditionAccountFound)).Should(And(HaveField("Status", metav1.ConditionFalse),
+		Eventually(tenant.Condition(carolMB, bgv1.ConditionAccountFound)).Should(And(HaveField("Status", metav1.ConditionFalse),
 			HaveField("Reason", "AccountMissing"), HaveField("Message", ContainSubstring(fmt.Sprintf("account %d", carol)))))
-		Eventually(eventsFor(kindOf(carolMB, "Mailbox"))).Should(ContainElement(HavePrefix("Warning AccountNotFound:")))
-		Eventually(condition(bobMB, bgv1.ConditionUnmonitored)).Should(And(HaveField("Status", metav1.ConditionTrue),
+		Eventually(tenant.EventsFor(tenant.KindOf(carolMB, "Mailbox"))).Should(ContainElement(HavePrefix("Warning AccountNotFound:")))
+		Eventually(tenant.Condition(bobMB, bgv1.ConditionUnmonitored)).Should(And(HaveField("Status", metav1.ConditionTrue),
 			HaveField("Message", HavePrefix("Smartlead counts 40 sends today, bounceguard received 0"))))
-		Expect(get(aliceMB).(*bgv1.Mailbox).Status.Conditions).NotTo(ContainElement(HaveField("Type", bgv1.ConditionUnmonitored)),
+		Expect(tenant.Get(aliceMB).(*bgv1.Mailbox).Status.Conditions).NotTo(ContainElement(HaveField("Type", bgv1.ConditionUnmonitored)),
 			"alice sent nothing: nothing to see")
 
 		By("bob's campaigns get the webhook: 35 signed sends through the receiver close the gap")
-		f.sends("bob.smith@acme.com", 35)
+		f.Sends("bob.smith@acme.com", 35)
 		f.syncNow()
-		Eventually(condition(bobMB, bgv1.ConditionUnmonitored)).Should(And(HaveField("Status", metav1.ConditionFalse),
+		Eventually(tenant.Condition(bobMB, bgv1.ConditionUnmonitored)).Should(And(HaveField("Status", metav1.ConditionFalse),
 			HaveField("Reason", "Covered")))
 
 		By("a sync that finds nothing new writes nothing")
 		versions := func() map[string]string {
 			var list bgv1.MailboxList
-			Expect(k8s.List(ctx, &list, client.InNamespace(f.ns))).To(Succeed())
+			Expect(k8s.List(ctx, &list, client.InNamespace(f.NS))).To(Succeed())
 			out := map[string]string{}
 			for _, mb := range list.Items {
 				out[mb.Name] = mb.ResourceVersion
 			}
 			return out
 		}
-		Eventually(func(g Gomega) { get(bobMB); g.Expect(bobMB.Status.Account.Gap).To(BeNil()) }).Should(Succeed())
+		Eventually(func(g Gomega) { tenant.Get(bobMB); g.Expect(bobMB.Status.Account.Gap).To(BeNil()) }).Should(Succeed())
 		time.Sleep(time.Second) // let the reconciles of the last sync's writes settle
 		before := versions()
 		Expect(before).To(HaveLen(3))
 		f.syncNow()
 		Consistently(versions).WithTimeout(time.Second).Should(Equal(before))
-		for _, c := range f.sl.Calls() {
+		for _, c := range f.SL.Calls() {
 			Expect(c.Method+" "+c.Path).To(Equal("GET /email-accounts/"), "a sync of accounts bounceguard does not hold paused only lists them")
 		}
 	})
@@ -139,33 +140,33 @@ var _ = Describe("Account sync", func() {
 		sink := &slackSink{}
 		srv := httptest.NewServer(sink)
 		DeferCleanup(srv.Close)
-		f := newFixture(bgv1.ModeEnforce, longCooldown, syncing(bgv1.DriftReapply), func(s *bgv1.ProtectionPolicySpec) {
+		f := newFixture(bgv1.ModeEnforce, tenant.LongCooldown, syncing(bgv1.DriftReapply), func(s *bgv1.ProtectionPolicySpec) {
 			s.Safety = bgv1.SafetyRules{MaxPausedPercent: 100, MinimumMailboxes: 1000}
 			s.Notifications = []bgv1.NotificationTarget{{Type: bgv1.NotificationSlack,
 				URLSecretRef: bgv1.SecretKeySelector{Name: "alerts", Key: "slackURL"}, Events: []bgv1.NotificationEvent{bgv1.NotifyDrift}}}
 		})
-		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "alerts", Namespace: f.ns},
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "alerts", Namespace: f.NS},
 			StringData: map[string]string{"slackURL": srv.URL + "/services/T0/B0/drift-url-token"}})).To(Succeed())
 		mbs, ids := f.fleet("drift.io", 2)
 		By("a sync while they send: Smartlead shows them unsuspended, rightly")
 		f.syncNow()
 		Eventually(func(g Gomega) {
-			get(mbs[0])
+			tenant.Get(mbs[0])
 			g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", false)))
 		}).Should(Succeed())
 
 		By("both mailboxes bounce past the threshold through the receiver and are suspended")
 		for _, mb := range mbs {
-			f.sends(mb.Spec.Email, 95)
-			f.bounces(mb.Spec.Email, hardBounceTexts...)
+			f.Sends(mb.Spec.Email, 95)
+			f.Bounces(mb.Spec.Email, tenant.HardBounceTexts...)
 		}
 		Eventually(func() []bool { return f.suspended(ids) }).Should(Equal([]bool{true, true}))
 		for _, mb := range mbs {
-			Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+			Eventually(tenant.Condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
 		}
 		noDrift := func() []string {
 			var types []string
-			for _, c := range get(mbs[0]).(*bgv1.Mailbox).Status.Conditions {
+			for _, c := range tenant.Get(mbs[0]).(*bgv1.Mailbox).Status.Conditions {
 				types = append(types, c.Type)
 			}
 			return types
@@ -174,26 +175,26 @@ var _ = Describe("Account sync", func() {
 			"the account read before the pause is no drift")
 		f.syncNow()
 		Eventually(func(g Gomega) {
-			get(mbs[0])
+			tenant.Get(mbs[0])
 			g.Expect(mbs[0].Status.Account).To(HaveValue(HaveField("Suspended", true)))
 		}).Should(Succeed())
 		Expect(mbs[0].Status.Conditions).NotTo(ContainElement(HaveField("Type", bgv1.ConditionDrifted)), "in step: nothing to say")
 
 		By("a person un-suspends both in Smartlead's UI")
 		for _, id := range ids {
-			f.sl.EditAccount(id, func(a *standin.Account) { a.Suspended = false })
+			f.SL.EditAccount(id, func(a *standin.Account) { a.Suspended = false })
 		}
-		f.sl.ResetCalls()
+		f.SL.ResetCalls()
 		f.syncNow()
 		By("the sync finds the drift; Reapply suspends each again, once")
 		Eventually(func() []bool { return f.suspended(ids) }).Should(Equal([]bool{true, true}))
 		for _, mb := range mbs {
-			Eventually(condition(mb, bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
+			Eventually(tenant.Condition(mb, bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
 				HaveField("Reason", "Reapplied"), HaveField("Message", HavePrefix("Smartlead shows it sending again: unsuspended"))))
-			Eventually(eventsFor(kindOf(mb, "Mailbox"))).Should(ContainElements(HavePrefix("Warning Drifted:"),
+			Eventually(tenant.EventsFor(tenant.KindOf(mb, "Mailbox"))).Should(ContainElements(HavePrefix("Warning Drifted:"),
 				HavePrefix("Warning PauseReapplied:")))
 		}
-		Eventually(func() []string { return f.sl.CallStrings("PUT") }).Should(ConsistOf(
+		Eventually(func() []string { return f.SL.CallStrings("PUT") }).Should(ConsistOf(
 			fmt.Sprintf("PUT /email-accounts/suspend/%d", ids[0]), fmt.Sprintf("PUT /email-accounts/suspend/%d", ids[1])))
 
 		By("one Slack message announces both drifts")
@@ -202,58 +203,58 @@ var _ = Describe("Account sync", func() {
 		Expect(noticeLine.FindAllStringSubmatch(msg, -1)).To(ConsistOf(
 			[]string{"• Drift: box0@drift.io", "Drift", "box0@drift.io"}, []string{"• Drift: box1@drift.io", "Drift", "box1@drift.io"}))
 		Expect(msg).NotTo(ContainSubstring("drift-url-token"))
-		Expect(msg).NotTo(ContainSubstring(f.key))
+		Expect(msg).NotTo(ContainSubstring(f.Key))
 
 		By("the next sync sees the states agree: the drift clears")
 		f.syncNow()
-		Eventually(condition(mbs[0], bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", "InStep")))
+		Eventually(tenant.Condition(mbs[0], bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", "InStep")))
 
 		By("a second drift in the same pause is reported, not fought")
-		f.sl.EditAccount(ids[0], func(a *standin.Account) { a.Suspended = false })
-		f.sl.ResetCalls()
+		f.SL.EditAccount(ids[0], func(a *standin.Account) { a.Suspended = false })
+		f.SL.ResetCalls()
 		f.syncNow()
-		Eventually(condition(mbs[0], bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
+		Eventually(tenant.Condition(mbs[0], bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
 			HaveField("Message", ContainSubstring("a further drift is left to a person"))))
-		Consistently(func() []string { return f.sl.CallStrings("PUT") }).WithTimeout(2 * time.Second).Should(BeEmpty())
-		Expect(account(f, ids[0]).Suspended).To(BeFalse())
+		Consistently(func() []string { return f.SL.CallStrings("PUT") }).WithTimeout(2 * time.Second).Should(BeEmpty())
+		Expect(f.Account(ids[0]).Suspended).To(BeFalse())
 		Eventually(sink.messages).Should(HaveLen(2), "the second drift is announced too")
 	})
 
 	It("in Report mode leaves a drifted ZeroDailyLimit pause to a person, and the resume restores the limit read before the pause", func() {
-		f := newFixture(bgv1.ModeEnforce, longCooldown, syncing(bgv1.DriftReport), func(s *bgv1.ProtectionPolicySpec) {
+		f := newFixture(bgv1.ModeEnforce, tenant.LongCooldown, syncing(bgv1.DriftReport), func(s *bgv1.ProtectionPolicySpec) {
 			s.Smartlead.PauseAction = bgv1.PauseActionZeroDailyLimit
 		})
-		id := f.sl.AddAccount("zed@zero.io")
-		f.sl.SetAccountDailyLimit(id, 52)
-		mb := f.mailbox("zed@zero.io", id)
-		f.sends("zed@zero.io", 95)
-		f.bounces("zed@zero.io", hardBounceTexts...)
-		Eventually(func() int32 { return account(f, id).MessagePerDay }).Should(BeZero())
-		Eventually(condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
+		id := f.SL.AddAccount("zed@zero.io")
+		f.SL.SetAccountDailyLimit(id, 52)
+		mb := f.Mailbox("zed@zero.io", id)
+		f.Sends("zed@zero.io", 95)
+		f.Bounces("zed@zero.io", tenant.HardBounceTexts...)
+		Eventually(func() int32 { return f.Account(id).MessagePerDay }).Should(BeZero())
+		Eventually(tenant.Condition(mb, bgv1.ConditionPaused)).Should(HaveField("Status", metav1.ConditionTrue))
 
 		By("a person raises the limit in Smartlead's UI")
-		f.sl.EditAccount(id, func(a *standin.Account) { a.MessagePerDay = 30 })
-		f.sl.ResetCalls()
+		f.SL.EditAccount(id, func(a *standin.Account) { a.MessagePerDay = 30 })
+		f.SL.ResetCalls()
 		f.syncNow()
-		Eventually(condition(mb, bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
+		Eventually(tenant.Condition(mb, bgv1.ConditionDrifted)).Should(And(HaveField("Status", metav1.ConditionTrue),
 			HaveField("Reason", "SendingAgain"), HaveField("Message", And(ContainSubstring("daily limit 30"), ContainSubstring("left to a person")))))
-		Consistently(func() []string { return f.sl.CallStrings("POST", "PUT") }).WithTimeout(time.Second).Should(BeEmpty())
+		Consistently(func() []string { return f.SL.CallStrings("POST", "PUT") }).WithTimeout(time.Second).Should(BeEmpty())
 
 		By("the person resumes it here: the limit read before the pause comes back, the drift goes")
-		Expect(retry.RetryOnConflict(conflictRetry, func() error {
-			get(mb)
+		Expect(retry.RetryOnConflict(tenant.ConflictRetry, func() error {
+			tenant.Get(mb)
 			mb.Annotations = map[string]string{bgv1.AnnotationResume: "checked"}
 			return k8s.Update(ctx, mb)
 		})).To(Succeed())
-		Eventually(func() int32 { return account(f, id).MessagePerDay }).Should(Equal(int32(52)))
+		Eventually(func() int32 { return f.Account(id).MessagePerDay }).Should(Equal(int32(52)))
 		Eventually(func() []string {
-			get(mb)
+			tenant.Get(mb)
 			var types []string
 			for _, c := range mb.Status.Conditions {
 				types = append(types, c.Type)
 			}
 			return types
 		}).ShouldNot(ContainElement(bgv1.ConditionDrifted))
-		Expect(strings.Join(f.sl.CallStrings("POST"), "\n")).To(ContainSubstring(`{"max_email_per_day":52}`))
+		Expect(strings.Join(f.SL.CallStrings("POST"), "\n")).To(ContainSubstring(`{"max_email_per_day":52}`))
 	})
 })

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/testenv/tenant"
 )
 
 // slackSink stands in for a Slack incoming webhook: it fails its first request, then records every
@@ -56,20 +57,20 @@ var _ = Describe("Notifications", func() {
 		srv := httptest.NewServer(sink)
 		DeferCleanup(srv.Close)
 		const urlToken = "T0AAA/B0BBB/secret-url-token"
-		f := newFixture(bgv1.ModeEnforce, longCooldown, func(s *bgv1.ProtectionPolicySpec) {
+		f := newFixture(bgv1.ModeEnforce, tenant.LongCooldown, func(s *bgv1.ProtectionPolicySpec) {
 			s.Mailbox.Warning = bgv1.Threshold{Bounces: 1, WithinSends: 2}
 			s.Mailbox.Pause = bgv1.Threshold{Bounces: 2, WithinSends: 2}
 			s.Safety = bgv1.SafetyRules{MaxPausedPercent: 100, MinimumMailboxes: 1000}
 			s.Notifications = []bgv1.NotificationTarget{{Type: bgv1.NotificationSlack,
 				URLSecretRef: bgv1.SecretKeySelector{Name: "alerts", Key: "slackURL"}}}
 		})
-		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "alerts", Namespace: f.ns},
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "alerts", Namespace: f.NS},
 			StringData: map[string]string{"slackURL": srv.URL + "/services/" + urlToken}})).To(Succeed())
 		mbs, ids := f.fleet("cascade.io", 3)
 
 		By("two of the domain's three mailboxes bounce (real SMTP texts naming leads): the domain pauses the third")
-		f.bounces(mbs[0].Spec.Email, hardBounceTexts[2:4]...)
-		f.bounces(mbs[1].Spec.Email, hardBounceTexts[2:4]...)
+		f.Bounces(mbs[0].Spec.Email, tenant.HardBounceTexts[2:4]...)
+		f.Bounces(mbs[1].Spec.Email, tenant.HardBounceTexts[2:4]...)
 		Eventually(func() []bool { return f.suspended(ids) }).Should(Equal([]bool{true, true, true}))
 
 		// Each mailbox's first bounce may turn it Warning (announced) or be judged together with its second
@@ -102,18 +103,18 @@ var _ = Describe("Notifications", func() {
 		Expect(strings.Join(msgs, "\n")).To(ContainSubstring("2 bounces in the last 0 sends (pause at 2/2)"))
 
 		for _, m := range sink.seen {
-			for _, secret := range []string{f.key, f.secret, urlToken, "someone@client.com", "someone@yahoo.com", "@example.org"} {
+			for _, secret := range []string{f.Key, f.Secret, urlToken, "someone@client.com", "someone@yahoo.com", "@example.org"} {
 				Expect(m).NotTo(ContainSubstring(secret))
 			}
 		}
 
 		By("the policy reports the deliveries")
 		Eventually(func(g Gomega) []bgv1.NotificationStatus {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(f.policy), f.policy)).To(Succeed())
-			return f.policy.Status.Notifications
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(f.Policy), f.Policy)).To(Succeed())
+			return f.Policy.Status.Notifications
 		}).Should(ConsistOf(And(HaveField("Type", bgv1.NotificationSlack), HaveField("Delivered", int64(len(msgs))),
 			HaveField("Failed", int64(0)))))
-		Expect(condition(f.policy, bgv1.ConditionReady)(Default)).To(HaveField("Status", metav1.ConditionTrue))
+		Expect(tenant.Condition(f.Policy, bgv1.ConditionReady)(Default)).To(HaveField("Status", metav1.ConditionTrue))
 	})
 
 	It("make the policy not Ready when the URL Secret is missing, naming it, not its content", func() {
@@ -121,11 +122,11 @@ var _ = Describe("Notifications", func() {
 			s.Notifications = []bgv1.NotificationTarget{{Type: bgv1.NotificationWebhook,
 				URLSecretRef: bgv1.SecretKeySelector{Name: "hooks", Key: "url"}}}
 		})
-		Eventually(condition(f.policy, bgv1.ConditionReady)).Should(And(HaveField("Status", metav1.ConditionFalse),
+		Eventually(tenant.Condition(f.Policy, bgv1.ConditionReady)).Should(And(HaveField("Status", metav1.ConditionFalse),
 			HaveField("Reason", "SecretNotFound"),
 			HaveField("Message", `Secret "hooks" for the notification URL (notifications[0]) not found`)))
-		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hooks", Namespace: f.ns},
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hooks", Namespace: f.NS},
 			StringData: map[string]string{"url": "https://hooks.example.net/bounceguard"}})).To(Succeed())
-		Eventually(condition(f.policy, bgv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
+		Eventually(tenant.Condition(f.Policy, bgv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 	})
 })

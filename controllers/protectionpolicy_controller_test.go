@@ -9,17 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
+	"github.com/bounceguard/bounceguard/internal/testenv/tenant"
 )
-
-// newNamespace creates a namespace of its own for one test.
-func newNamespace() string { return newNamespaceWith(nil) }
-
-// newNamespaceWith creates a namespace with the given labels.
-func newNamespaceWith(labels map[string]string) string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bg-", Labels: labels}}
-	Expect(k8s.Create(ctx, ns)).To(Succeed())
-	return ns.Name
-}
 
 func readyCondition(obj client.Object, conds func() []metav1.Condition) func(Gomega) *metav1.Condition {
 	return func(g Gomega) *metav1.Condition {
@@ -30,7 +21,7 @@ func readyCondition(obj client.Object, conds func() []metav1.Condition) func(Gom
 
 var _ = Describe("ProtectionPolicy controller", func() {
 	It("reports Ready False while the API key Secret or its key is missing, and True once it is usable", func() {
-		ns := newNamespace()
+		ns := tenant.NewNamespace()
 		p := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
 			Spec: bgv1.ProtectionPolicySpec{Mode: bgv1.ModeEnforce, Smartlead: bgv1.SmartleadSettings{
 				APIKeySecretRef:  &bgv1.SecretKeySelector{Name: "smartlead", Key: "apiKey"},
@@ -63,7 +54,7 @@ var _ = Describe("ProtectionPolicy controller", func() {
 	})
 
 	It("counts its mailboxes and records the generation it observed", func() {
-		ns := newNamespace()
+		ns := tenant.NewNamespace()
 		p := &bgv1.ProtectionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		for _, email := range []string{"a@acme.com", "b@acme.com"} {
@@ -93,7 +84,7 @@ var _ = Describe("ProtectionPolicy controller", func() {
 
 var _ = Describe("Mailbox controller", func() {
 	It("reports Ready False when its policy does not exist, and True once it does", func() {
-		ns := newNamespace()
+		ns := tenant.NewNamespace()
 		mb := &bgv1.Mailbox{ObjectMeta: metav1.ObjectMeta{Name: "alice", Namespace: ns},
 			Spec: bgv1.MailboxSpec{Email: "alice@acme.com"}}
 		Expect(k8s.Create(ctx, mb)).To(Succeed())

@@ -1,4 +1,4 @@
-package webhookreceiver_test
+package system_test
 
 import (
 	"fmt"

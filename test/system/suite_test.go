@@ -1,4 +1,11 @@
-package webhookreceiver_test
+// Package system_test holds the slow system tests, in one Ginkgo suite whose BeforeSuite starts a real API
+// server (envtest) and the bounceguard process through manager.Setup (tenant.Start): real Smartlead traffic
+// end to end through that manager, a Smartlead outage, the leader killed between two steps of a pause; the
+// specs that start managers of their own (several replicas, shards, an API-server outage, a receiver
+// stopped mid-load, hostile compositions at the receiver); and the benchmarks of docs/benchmarks.md, which
+// start their own control plane. The fast loop (`go test ./internal/... ./controllers/...
+// ./webhookreceiver/...`) leaves them out; `make test` (`go test ./...`) runs them.
+package system_test
 
 import (
 	"context"
@@ -13,36 +20,33 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	bgv1 "github.com/bounceguard/bounceguard/api/v1alpha1"
 	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/testenv"
+	"github.com/bounceguard/bounceguard/internal/testenv/tenant"
 )
 
 var (
 	env *testenv.Env
 	k8s client.Client
+	ctx context.Context
 )
 
 func TestReceiver(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Webhook receiver suite")
+	RunSpecs(t, "System suite")
 }
 
+// The suite's manager (tenant.Start) serves the specs that use a tenant.Fixture; the specs that start
+// managers of their own (replicas, shards, an outage, a receiver stopped mid-load) create their namespaces
+// with tenant.ShardLabel, which keeps the suite's manager out of them.
 var _ = BeforeSuite(func() {
-	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	k8s = env.Client
+	tenant.Start()
+	env, k8s, ctx = tenant.Env, tenant.Client, tenant.Ctx
 })
 
-var _ = AfterSuite(func() {
-	if env != nil {
-		Expect(env.Stop()).To(Succeed())
-	}
-})
+var _ = AfterSuite(tenant.Stop)
 
 // freeAddr returns a loopback address with a port that is free now.
 func freeAddr() string {
@@ -114,9 +118,17 @@ func newTenantIn(labels map[string]string, org, secret string, n int, mutate fun
 	return ns, emails
 }
 
-// createTenant creates what newTenantIn does, without waiting for a manager to see it.
+// ownManagers labels the namespace of a spec that runs managers of its own: the suite's manager
+// (tenant.Start) leaves it to them.
+var ownManagers = map[string]string{tenant.ShardLabel: "own-managers"}
+
+// createTenant creates what newTenantIn does, without waiting for a manager to see it; without labels,
+// the namespace has ownManagers'.
 func createTenant(labels map[string]string, org, secret string, n int, mutate func(*bgv1.ProtectionPolicy)) (
 	ns string, emails []string, p *bgv1.ProtectionPolicy) {
+	if labels == nil {
+		labels = ownManagers
+	}
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rcv-", Labels: labels}}
 	Expect(k8s.Create(context.Background(), nsObj)).To(Succeed())
 	ns = nsObj.Name

@@ -1,4 +1,4 @@
-package controllers_test
+package system_test
 
 import (
 	"context"
@@ -19,16 +19,14 @@ import (
 	"github.com/bounceguard/bounceguard/internal/manager"
 	"github.com/bounceguard/bounceguard/internal/smartlead"
 	"github.com/bounceguard/bounceguard/internal/smartlead/standin"
+	"github.com/bounceguard/bounceguard/internal/testenv/tenant"
 )
 
-// shardLabel keeps the suite's manager out of the namespaces a test runs replicas of its own for.
-const shardLabel = "bounceguard.io/shard"
-
-// startReplica runs a leader-elected manager replica of the shard shardLabel=shard, lease id, and returns
+// startShardReplica runs a leader-elected manager replica of the shard tenant.ShardLabel=shard, lease id, and returns
 // what kills it: its context is cancelled without releasing the lease, as when a pod dies, so the next
 // leader waits for the lease to expire.
-func startReplica(shard, id string) (kill func()) {
-	opts := manager.Options{ReceiverBindAddress: "0", WatchLabelSelector: shardLabel + "=" + shard,
+func startShardReplica(shard, id string) (kill func()) {
+	opts := manager.Options{ReceiverBindAddress: "0", WatchLabelSelector: tenant.ShardLabel + "=" + shard,
 		SmartleadOptions: smartlead.Options{Backoff: 50 * time.Millisecond}}
 	mgr, err := env.NewReplica(opts.CacheOptions(), id, 3*time.Second)
 	Expect(err).NotTo(HaveOccurred())
@@ -62,42 +60,42 @@ func leaseHolder(id string) func() string {
 var _ = Describe("the leader killed between two steps of a pause", func() {
 	It("the next leader finishes the pause from the recorded campaigns, once: none forgotten, nothing restored", func() {
 		const lease = "bounceguard-failover-test"
-		killFirst := startReplica("failover", lease)
+		killFirst := startShardReplica("failover", lease)
 		Eventually(leaseHolder(lease)).WithTimeout(20 * time.Second).ShouldNot(BeEmpty())
 		first := leaseHolder(lease)()
-		startReplica("failover", lease)
+		startShardReplica("failover", lease)
 
-		f := newFixtureIn(map[string]string{shardLabel: "failover"}, bgv1.ModeEnforce, longCooldown,
+		f := tenant.NewIn(map[string]string{tenant.ShardLabel: "failover"}, bgv1.ModeEnforce, tenant.LongCooldown,
 			func(s *bgv1.ProtectionPolicySpec) { s.Smartlead.PauseAction = bgv1.PauseActionRemoveFromCampaigns })
-		id := f.sl.AddAccount("fran@acme.com")
-		c1 := f.sl.AddCampaign("DRAFTED", id)
-		c2 := f.sl.AddCampaign("DRAFTED", id)
-		c3 := f.sl.AddCampaign("PAUSED", id)
-		mb := f.mailbox("fran@acme.com", id)
+		id := f.SL.AddAccount("fran@acme.com")
+		c1 := f.SL.AddCampaign("DRAFTED", id)
+		c2 := f.SL.AddCampaign("DRAFTED", id)
+		c3 := f.SL.AddCampaign("PAUSED", id)
+		mb := f.Mailbox("fran@acme.com", id)
 		// The second removal fails until the first leader is gone: it is stuck between steps one and two.
-		f.sl.Inject(standin.Fault{Count: -1, Code: http.StatusServiceUnavailable, Method: http.MethodDelete,
+		f.SL.Inject(standin.Fault{Count: -1, Code: http.StatusServiceUnavailable, Method: http.MethodDelete,
 			PathPrefix: fmt.Sprintf("/campaigns/%d/", c2)})
-		record(mb, 60, 3)
-		record(mb, 0, 2)
-		Eventually(health(mb)).Should(Equal(bgv1.HealthPaused))
+		tenant.Record(mb, 60, 3)
+		tenant.Record(mb, 0, 2)
+		Eventually(tenant.Health(mb)).Should(Equal(bgv1.HealthPaused))
 		removal := func(c int64) string {
 			return fmt.Sprintf(`DELETE /campaigns/%d/email-accounts {"email_account_ids":[%d]}`, c, id)
 		}
-		Eventually(func() []string { return f.sl.CallStrings() }).Should(ContainElement(removal(c2)))
-		Expect(campaign(f, c1).AccountIDs).To(BeEmpty(), "step one done before the kill")
+		Eventually(func() []string { return f.SL.CallStrings() }).Should(ContainElement(removal(c2)))
+		Expect(f.Campaign(c1).AccountIDs).To(BeEmpty(), "step one done before the kill")
 
 		By("killing the leader; Smartlead recovers while nobody leads")
 		killFirst()
-		f.sl.ClearFaults()
+		f.SL.ClearFaults()
 		Eventually(leaseHolder(lease)).WithTimeout(20 * time.Second).ShouldNot(Equal(first))
 
-		Eventually(condition(mb, bgv1.ConditionPaused)).WithTimeout(20 * time.Second).Should(HaveField("Status", metav1.ConditionTrue))
+		Eventually(tenant.Condition(mb, bgv1.ConditionPaused)).WithTimeout(20 * time.Second).Should(HaveField("Status", metav1.ConditionTrue))
 		Expect(mb.Status.Smartlead.RemovedCampaignIDs).To(ConsistOf(c1, c2, c3))
 		for _, c := range []int64{c1, c2, c3} {
-			Expect(campaign(f, c).AccountIDs).To(BeEmpty())
+			Expect(f.Campaign(c).AccountIDs).To(BeEmpty())
 		}
 		var done []string // successful calls
-		for _, c := range f.sl.Calls() {
+		for _, c := range f.SL.Calls() {
 			if c.Code == http.StatusOK {
 				done = append(done, c.String())
 			}
@@ -109,7 +107,7 @@ var _ = Describe("the leader killed between two steps of a pause", func() {
 		// next leader works from that record (it does not read the list again, which would no longer hold
 		// c1). It removes the recorded campaigns again from the start: removals are idempotent, and a
 		// removal that failed is so never forgotten (the account would then be suspended instead).
-		all := f.sl.CallStrings()
+		all := f.SL.CallStrings()
 		Expect(countOf(all, fmt.Sprintf("GET /email-accounts/%d?fetch_campaigns=true", id))).To(Equal(1), "%v", all)
 		Expect(countOf(done, removal(c2))).To(Equal(1), "%v", all)
 		Expect(countOf(done, removal(c3))).To(Equal(1), "%v", all)
@@ -120,7 +118,7 @@ var _ = Describe("the leader killed between two steps of a pause", func() {
 		}
 
 		var events corev1.EventList
-		Expect(k8s.List(ctx, &events, client.InNamespace(f.ns))).To(Succeed())
+		Expect(k8s.List(ctx, &events, client.InNamespace(f.NS))).To(Succeed())
 		paused := 0
 		for _, e := range events.Items {
 			if e.Reason == bgv1.EventPausedInSmartlead && e.InvolvedObject.Name == mb.Name {

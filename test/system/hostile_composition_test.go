@@ -1,4 +1,4 @@
-package webhookreceiver_test
+package system_test
 
 import (
 	"context"
@@ -91,9 +91,9 @@ func createObserved(objs ...client.Object) {
 	}, 30*time.Second, 50*time.Millisecond).Should(Succeed())
 }
 
-// newNamespace creates an empty namespace.
+// newNamespace creates an empty namespace, which the suite's manager leaves to the spec's own.
 func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "hostile-"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "hostile-", Labels: ownManagers}}
 	Expect(k8s.Create(context.Background(), ns)).To(Succeed())
 	return ns.Name
 }
