@@ -71,7 +71,7 @@ e2e: envtest ## Fleet-scale figures (docs/benchmarks.md): MAILBOXES (10000) over
 
 .PHONY: faults
 faults: envtest ## The long versions of the fault tests (docs/reliability.md): Smartlead down for 60 s while 20 mailboxes cross.
-	BOUNCEGUARD_SMARTLEAD_OUTAGE=60s KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./test/system/ -run TestReceiver -count=1 -timeout 20m -ginkgo.focus "A Smartlead outage" -ginkgo.v
+	BOUNCEGUARD_SMARTLEAD_OUTAGE=60s KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test ./test/system/ -run TestSystem -count=1 -timeout 20m -ginkgo.focus "A Smartlead outage" -ginkgo.v
 
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook parser and handler, the bounce classification, and the Smartlead client's answer parsing (FUZZTIME=10m each by default).

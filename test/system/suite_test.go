@@ -33,7 +33,9 @@ var (
 	ctx context.Context
 )
 
-func TestReceiver(t *testing.T) {
+// TestSystem runs the system suite: envtest and the whole process (manager.Setup), with the receiver,
+// replicas, shards, outages, failover, real traffic and load.
+func TestSystem(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "System suite")
 }
