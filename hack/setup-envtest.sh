@@ -22,6 +22,7 @@
 #   BOUNCEGUARD_ENVTEST_NO_BUILD=1        never build: say what would be built, and fail
 #   BOUNCEGUARD_ENVTEST_INDEX             the release index setup-envtest reads (--index; default: its own)
 #   BOUNCEGUARD_ENVTEST_DOWNLOAD_TIMEOUT  seconds the download may take (default 60)
+#   BOUNCEGUARD_ENVTEST_HEARTBEAT         seconds between progress lines of a long step (default 20)
 set -euo pipefail
 
 K8S_VERSION=1.37.2
@@ -31,17 +32,21 @@ ETCD_VERSION=3.7.3
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ASSETS="${KUBEBUILDER_ASSETS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest/k8s/${K8S_VERSION}-linux-amd64}"
 DOWNLOAD_TIMEOUT="${BOUNCEGUARD_ENVTEST_DOWNLOAD_TIMEOUT:-60}"
+HEARTBEAT="${BOUNCEGUARD_ENVTEST_HEARTBEAT:-20}"
 ETCD_MARKER="${ASSETS}/etcd.downloaded-version"
 
-log() { printf '[setup-envtest] %s\n' "$*" >&2; }
+# Progress goes to fd 3, a copy of stderr, so that it reaches the terminal even from a step whose own
+# output is redirected to a file.
+exec 3>&2
+log() { printf '[setup-envtest] %s\n' "$*" >&3; }
 
-# heartbeat prints a progress line every 20 s while the process pid runs, so that a long step is
+# heartbeat prints a progress line every HEARTBEAT seconds while the process pid runs, so that a long step is
 # clearly not hung. Its sleep keeps no output open and ends with it, so that no reader waits on it.
 heartbeat() {
   local pid=$1 what=$2 start=$SECONDS sleeper=
   trap '[[ -n "${sleeper}" ]] && kill "${sleeper}" 2>/dev/null; exit 0' TERM
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 20 >/dev/null 2>&1 &
+    sleep "${HEARTBEAT}" >/dev/null 2>&1 3>&- &
     sleeper=$!
     wait "${sleeper}" || true
     kill -0 "$pid" 2>/dev/null && log "still ${what} ($((SECONDS - start))s elapsed) ..."
@@ -52,7 +57,7 @@ heartbeat() {
 with_heartbeat() {
   local what=$1 pid ticker rc=0
   shift
-  "$@" &
+  "$@" 3>&- &
   pid=$!
   heartbeat "$pid" "$what" &
   ticker=$!
