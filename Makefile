@@ -5,7 +5,7 @@ GO ?= go
 CONTROLLER_GEN ?= $(GO) tool controller-gen
 # golangci-lint is a tool of its own module (hack/tools/go.mod), so that its dependencies stay out of ours.
 GOLANGCI_LINT ?= $(GO) tool -modfile=hack/tools/go.mod golangci-lint
-# Where hack/setup-envtest.sh caches the control plane (the setup-envtest default).
+# Where hack/setup-envtest.sh caches the control plane, downloaded or built (the setup-envtest default).
 ENVTEST_K8S_VERSION ?= 1.37.2
 ENVTEST_ASSETS ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-linux-amd64
 # Extra flags for `go test`, e.g. GOTEST_FLAGS=-v.
@@ -41,7 +41,7 @@ vet: ## go vet.
 	$(GO) vet ./...
 
 .PHONY: envtest
-envtest: ## Build the envtest control plane (kube-apiserver, etcd) from Go modules, once.
+envtest: ## Provide the envtest control plane (kube-apiserver, etcd), once: downloaded with setup-envtest (seconds), or built from Go modules when that fails (~17 min).
 	@hack/setup-envtest.sh
 
 .PHONY: lint
