@@ -178,7 +178,7 @@ download() {
   rc=0
   with_heartbeat "downloading envtest v${K8S_VERSION}" \
     timeout "${DOWNLOAD_TIMEOUT}" "${tool}" use "${K8S_VERSION}" -p path \
-    --bin-dir "${stage}/store" --use-env=false --installed-only=false "${index[@]}" >"${out}" 2>"${err}" || rc=$?
+    --bin-dir "${stage}/store" --use-env=false --installed-only=false ${index[@]+"${index[@]}"} >"${out}" 2>"${err}" || rc=$?
   if ((rc == 124)); then
     reason="no answer within ${DOWNLOAD_TIMEOUT}s (BOUNCEGUARD_ENVTEST_DOWNLOAD_TIMEOUT)"
     return 1
@@ -241,7 +241,8 @@ if ((${#need[@]} > 0)); then
     log "falling back to building $(names "${need[@]}") from Go modules (~17 min cold on 2 cores)"
   fi
   cleanup
-  for what in "${need[@]}"; do
+  # (The ${a[@]+...} form expands an empty array under `set -u` in the bash 3.2 of macOS too.)
+  for what in ${need[@]+"${need[@]}"}; do
     "build_${what//-/_}"
   done
 fi

@@ -102,7 +102,6 @@ type standIn struct {
 	hang          bool   // never answer the index
 
 	requests atomic.Int64
-	srv      *httptest.Server
 }
 
 func (s *standIn) start(t *testing.T) string {
@@ -113,9 +112,9 @@ func (s *standIn) start(t *testing.T) string {
 	if s.hash == "" {
 		s.hash = sha512Hex(s.archive)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
-	return s.srv.URL + "/envtest-releases.yaml"
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/envtest-releases.yaml"
 }
 
 func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +142,7 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
     envtest-v%[2]s-%[4]s.tar.gz:
       hash: %[3]s
       selfLink: %[1]s%[5]s
-`, s.srv.URL, s.version, s.hash, platform, archivePath)
+`, "http://"+r.Host, s.version, s.hash, platform, archivePath)
 	case r.URL.Path == archivePath && s.archiveStatus != 0:
 		http.Error(w, "stand-in", s.archiveStatus)
 	case r.URL.Path == archivePath:
